@@ -1,0 +1,56 @@
+# One entry point for set-up, running, testing and linting.
+# Every target creates the virtual environment first if it is missing or stale.
+
+PYTHON ?= python3.10
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV     := $(BIN)/uv
+export TF_USE_LEGACY_KERAS := 1
+
+.PHONY: run test test-fast lint format sample-data fashion-mnist benchmarks clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==0.13.9
+
+# The lock files pin every package; uv installs them exactly, with no resolving at install time.
+$(VENV)/.run-installed: requirements.lock pyproject.toml | $(BIN)/python
+	$(UV) pip install --python $(BIN)/python --quiet -r requirements.lock
+	$(UV) pip install --python $(BIN)/python --quiet --no-deps -e .
+	touch $@
+
+$(VENV)/.dev-installed: requirements-dev.lock pyproject.toml | $(BIN)/python
+	$(UV) pip install --python $(BIN)/python --quiet -r requirements-dev.lock
+	$(UV) pip install --python $(BIN)/python --quiet --no-deps -e .
+	touch $(VENV)/.run-installed $@
+
+## run: set up if needed, then run the whole pipeline on the bundled sample data
+run: $(VENV)/.run-installed
+	$(BIN)/python -m pipeline run $(ARGS)
+
+## test: set up if needed (with Airflow and the test tools), then run every test
+test: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-fast: the unit tests only, without the end-to-end pipeline runs
+test-fast: $(VENV)/.dev-installed
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.dev-installed
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+## sample-data: rebuild data/sample from Debian's openclipart-png
+sample-data: $(VENV)/.run-installed
+	$(BIN)/python -m data.build_sample
+
+## fashion-mnist: write Fashion-MNIST (70,000 PNGs) under build/fashion-mnist for benchmarks
+fashion-mnist: $(VENV)/.run-installed
+	$(BIN)/python -m data.materialize_fashion_mnist --out build/fashion-mnist --overwrite
+
+clean:
+	rm -rf $(VENV) build

@@ -1,0 +1,430 @@
+"""ImageExampleGen: a folder of labelled images to TFRecords of tf.Examples, bad files quarantined.
+
+Built on TFX's FileBasedExampleGen, so splitting, output format, span/version handling and the
+input fingerprint that drives the pipeline cache are TFX's own. What it adds: every file is
+checked (components/image_checks.py) in a Beam DoFn; files that fail are left out and listed in
+an IngestionReport artifact; the run fails when too many are bad or a class has no image.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+from collections import Counter
+from typing import Any
+
+import apache_beam as beam
+import tensorflow as tf
+from absl import logging
+from tfx import types
+from tfx.components.example_gen import input_processor
+from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
+from tfx.components.example_gen.component import FileBasedExampleGen
+from tfx.components.example_gen.driver import FileBasedDriver
+from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.proto import example_gen_pb2
+from tfx.types import standard_artifacts
+from tfx.types import standard_component_specs as specs
+from tfx.types.component_spec import ChannelParameter, ExecutionParameter
+from tfx.types.standard_component_specs import FileBasedExampleGenSpec
+from tfx.utils import proto_utils
+
+from components import image_checks
+
+IMAGE_KEY = "image"
+LABEL_KEY = "label"
+CLASS_NAME_KEY = "class_name"
+IMAGE_ID_KEY = "image_id"
+SPLIT_FOLDERS = ("train", "eval", "test")
+REPORT_FILE = "ingestion_report.json"
+CLASS_NAMES_PROPERTY = "class_names"
+
+
+class IngestionError(RuntimeError):
+    """The image folder cannot produce a data set worth training on; the message says why."""
+
+
+class IngestionReport(types.Artifact):
+    """JSON report of one ingestion: classes, counts per split, quarantined and skipped files."""
+
+    TYPE_NAME = "IngestionReport"
+
+
+# --- Splits -------------------------------------------------------------------------------------
+
+
+def split_configs(
+    images_dir: str, split_buckets: dict[str, int]
+) -> tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
+    """train/ and eval/ (and test/) folders are the splits; otherwise a hash of each image's
+    relative path assigns it to a split, so the same file always lands in the same split."""
+    present = [s for s in SPLIT_FOLDERS if tf.io.gfile.isdir(posixpath.join(images_dir, s))]
+    if "train" in present and "eval" in present:
+        splits = [example_gen_pb2.Input.Split(name=s, pattern=f"{s}/*/*") for s in present]
+        return example_gen_pb2.Input(splits=splits), example_gen_pb2.Output()
+    if present:
+        raise IngestionError(
+            f"{images_dir} has {'/'.join(present)}/ but a split folder layout needs both train/ "
+            "and eval/ (test/ optional). Add the missing folder, or put the class folders "
+            "directly under the data folder to have the splits made by hash."
+        )
+    output = example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
+            splits=[
+                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
+                for name, buckets in split_buckets.items()
+            ],
+            partition_feature_name=IMAGE_ID_KEY,
+        )
+    )
+    return example_gen_pb2.Input(
+        splits=[example_gen_pb2.Input.Split(name="all", pattern="*/*")]
+    ), output
+
+
+def _split_folder(input_base: str, pattern: str) -> str:
+    """The folder holding the class folders of a split pattern ('train/*/*' or '*/*')."""
+    return posixpath.join(input_base, pattern[: -len("*/*")]).rstrip("/")
+
+
+def _split_label(pattern: str) -> str:
+    return pattern.split("/")[0] if pattern != "*/*" else "all"
+
+
+def _class_folders(folder: str) -> list[str]:
+    if not tf.io.gfile.isdir(folder):
+        raise IngestionError(f"Data folder {folder} does not exist or is not a folder.")
+    return sorted(
+        name.rstrip("/")
+        for name in tf.io.gfile.listdir(folder)
+        if not name.startswith(".") and tf.io.gfile.isdir(posixpath.join(folder, name))
+    )
+
+
+def discover_classes(input_base: str, patterns: list[str]) -> list[str]:
+    """The sorted class list, which must be the same in every split folder."""
+    per_split = {p: _class_folders(_split_folder(input_base, p)) for p in patterns}
+    classes = next(iter(per_split.values()))
+    for pattern, names in per_split.items():
+        if names != classes:
+            missing = sorted(set(classes) ^ set(names))
+            raise IngestionError(
+                f"Split folders disagree on the classes: {_split_folder(input_base, pattern)} "
+                f"lacks or adds {missing}. Every split needs the same class folders."
+            )
+    if len(classes) < 2:
+        raise IngestionError(
+            f"Found {len(classes)} class folder(s) ({classes}) in {input_base}; a classifier "
+            "needs at least 2. Put each class's images in a sub-folder named after the class."
+        )
+    return classes
+
+
+# --- Beam: list, check, encode ------------------------------------------------------------------
+
+
+def _list_class_folder(item: tuple[str, int, str], input_base: str):
+    """Yields ('file', path, label, class) for candidates and ('event', json) for skips."""
+    folder, label, class_name = item
+    for name in sorted(tf.io.gfile.listdir(folder)):
+        path = posixpath.join(folder, name.rstrip("/"))
+        reason = image_checks.skip_reason(name)
+        if not reason and tf.io.gfile.isdir(path):
+            reason = "folder inside a class folder"
+        if reason:
+            rel = image_checks.relative_id(path, input_base)
+            yield beam.pvalue.TaggedOutput(
+                "events", json.dumps({"kind": "skipped", "path": rel, "reason": reason})
+            )
+        else:
+            yield (path, label, class_name)
+
+
+class _CheckAndEncode(beam.DoFn):
+    """Reads one file, checks it, and emits a tf.Example or a quarantine event."""
+
+    def __init__(self, input_base: str, min_side: int, max_pixels: int):
+        self._input_base = input_base
+        self._min_side = min_side
+        self._max_pixels = max_pixels
+
+    def process(self, item: tuple[str, int, str]):
+        path, label, class_name = item
+        rel = image_checks.relative_id(path, self._input_base)
+        try:
+            data = image_checks.read_file(path)
+        except (tf.errors.OpError, OSError) as error:
+            check = image_checks.ImageCheck(
+                reason=f"unreadable: {getattr(error, 'message', error)}"
+            )
+        else:
+            check = image_checks.check_image_bytes(data, self._min_side, self._max_pixels)
+        if not check.ok:
+            event = {"kind": "quarantined", "path": rel, "reason": check.reason}
+            yield beam.pvalue.TaggedOutput("events", json.dumps(event))
+            return
+        yield _make_example(data, label, class_name, rel, check)
+
+
+def _make_example(
+    data: bytes, label: int, class_name: str, rel: str, check: image_checks.ImageCheck
+) -> tf.train.Example:
+    def b(value: bytes) -> tf.train.Feature:
+        return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+    def i(value: int) -> tf.train.Feature:
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+
+    return tf.train.Example(
+        features=tf.train.Features(
+            feature={
+                IMAGE_KEY: b(data),  # the file's bytes as they are: no re-encoding
+                LABEL_KEY: i(label),
+                CLASS_NAME_KEY: b(class_name.encode()),
+                IMAGE_ID_KEY: b(rel.encode()),
+                "image_format": b(check.image_format.encode()),
+                "height": i(check.height),
+                "width": i(check.width),
+            }
+        )
+    )
+
+
+@beam.ptransform_fn
+def _ImagesToExamples(pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str):
+    input_base = exec_properties[specs.INPUT_BASE_KEY]
+    classes = json.loads(exec_properties["_class_names"])
+    split_dir = _split_folder(input_base, split_pattern)
+    folders = [(posixpath.join(split_dir, c), label, c) for label, c in enumerate(classes)]
+    listed = (
+        pipeline
+        | "ClassFolders" >> beam.Create(folders)
+        | "ListFiles"
+        >> beam.FlatMap(_list_class_folder, input_base=input_base).with_outputs(
+            "events", main="files"
+        )
+    )
+    checked = (
+        listed.files
+        | "Spread" >> beam.Reshuffle()
+        | "CheckAndEncode"
+        >> beam.ParDo(
+            _CheckAndEncode(input_base, exec_properties["min_side"], exec_properties["max_pixels"])
+        ).with_outputs("events", main="examples")
+    )
+    events_prefix = posixpath.join(exec_properties["_events_dir"], "events")
+    _ = (
+        (listed.events, checked.events)
+        | "MergeEvents" >> beam.Flatten()
+        | "WriteEvents" >> beam.io.WriteToText(f"{events_prefix}-{_split_label(split_pattern)}")
+    )
+    return checked.examples
+
+
+class Executor(BaseExampleGenExecutor):
+    """Runs TFX's ExampleGen over the image folder, then writes and enforces the report."""
+
+    def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        return _ImagesToExamples
+
+    def GenerateExamplesByBeam(self, pipeline, exec_properties):
+        splits = super().GenerateExamplesByBeam(pipeline, exec_properties)
+        for name, examples in splits.items():
+            _ = (
+                examples
+                | f"Labels[{name}]"
+                >> beam.Map(lambda e: e.features.feature[LABEL_KEY].int64_list.value[0])
+                | f"CountLabels[{name}]" >> beam.combiners.Count.PerElement()
+                | f"CountsToJson[{name}]"
+                >> beam.Map(
+                    lambda kv, split=name: json.dumps(
+                        {"kind": "count", "split": split, "label": kv[0], "n": kv[1]}
+                    )
+                )
+                | f"WriteCounts[{name}]"
+                >> beam.io.WriteToText(
+                    posixpath.join(exec_properties["_events_dir"], f"counts-{name}")
+                )
+            )
+        return splits
+
+    def Do(self, input_dict, output_dict, exec_properties) -> None:
+        input_config = example_gen_pb2.Input()
+        proto_utils.json_to_proto(exec_properties[specs.INPUT_CONFIG_KEY], input_config)
+        input_base = exec_properties[specs.INPUT_BASE_KEY]
+        classes = discover_classes(input_base, [s.pattern for s in input_config.splits])
+        report_artifact = output_dict["report"][0]
+        events_dir = posixpath.join(report_artifact.uri, "events")
+        exec_properties = dict(
+            exec_properties, _class_names=json.dumps(classes), _events_dir=events_dir
+        )
+        super().Do(input_dict, output_dict, exec_properties)
+
+        report = build_report(classes, events_dir)
+        with tf.io.gfile.GFile(posixpath.join(report_artifact.uri, REPORT_FILE), "w") as f:
+            json.dump(report, f, indent=2)
+        tf.io.gfile.rmtree(events_dir)
+        examples = output_dict[specs.EXAMPLES_KEY][0]
+        examples.set_string_custom_property(CLASS_NAMES_PROPERTY, json.dumps(classes))
+        report_artifact.set_int_custom_property("quarantined", len(report["quarantined"]))
+        report_artifact.set_int_custom_property("examples", report["examples"])
+        logging.info("Ingestion report: %s", summarize_report(report))
+        enforce_report(report, exec_properties["max_bad_fraction"])
+
+
+# --- The report ---------------------------------------------------------------------------------
+
+
+def _read_events(events_dir: str) -> list[dict[str, Any]]:
+    events = []
+    for path in sorted(tf.io.gfile.glob(posixpath.join(events_dir, "*"))):
+        with tf.io.gfile.GFile(path) as f:
+            events.extend(json.loads(line) for line in f if line.strip())
+    return events
+
+
+def build_report(classes: list[str], events_dir: str) -> dict[str, Any]:
+    events = _read_events(events_dir)
+    per_split: dict[str, dict[str, int]] = {}
+    for e in (e for e in events if e["kind"] == "count"):
+        per_split.setdefault(e["split"], {c: 0 for c in classes})[classes[e["label"]]] = e["n"]
+    quarantined = sorted(
+        ({"path": e["path"], "reason": e["reason"]} for e in events if e["kind"] == "quarantined"),
+        key=lambda e: e["path"],
+    )
+    skipped = Counter(e["reason"] for e in events if e["kind"] == "skipped")
+    examples = sum(sum(c.values()) for c in per_split.values())
+    return {
+        "classes": classes,
+        "examples": examples,
+        "examples_per_split": {s: sum(c.values()) for s, c in sorted(per_split.items())},
+        "examples_per_split_and_class": dict(sorted(per_split.items())),
+        "image_files": examples + len(quarantined),
+        "quarantined": quarantined,
+        "skipped": dict(sorted(skipped.items())),
+    }
+
+
+def summarize_report(report: dict[str, Any]) -> str:
+    splits = ", ".join(f"{s} {n}" for s, n in report["examples_per_split"].items())
+    skipped = sum(report["skipped"].values())
+    return (
+        f"{report['examples']} examples ({splits}) in {len(report['classes'])} classes; "
+        f"{len(report['quarantined'])} quarantined, {skipped} skipped"
+    )
+
+
+def enforce_report(report: dict[str, Any], max_bad_fraction: float) -> None:
+    """Fails the run on data not worth training on, naming what is wrong and what to do."""
+    problems = []
+    files, bad = report["image_files"], len(report["quarantined"])
+    if files and bad / files > max_bad_fraction:
+        listing = "\n".join(f"    {q['path']}: {q['reason']}" for q in report["quarantined"][:20])
+        more = f"\n    ... and {bad - 20} more" if bad > 20 else ""
+        problems.append(
+            f"{bad} of {files} image files ({bad / files:.1%}) were quarantined, more than "
+            f"ingestion.max_bad_fraction={max_bad_fraction:.1%}:\n{listing}{more}\n"
+            "  Fix or remove those files (the report lists all), or raise the limit."
+        )
+    for split, counts in report["examples_per_split_and_class"].items():
+        empty = [c for c, n in counts.items() if n == 0]
+        if empty:
+            problems.append(
+                f"Split '{split}' has no usable image of class(es) {empty}. Add images to "
+                "those class folders (a hash split needs a few images per class to fill "
+                "every split)."
+            )
+    if not report["examples"]:
+        problems.append("No usable image at all was found.")
+    if problems:
+        raise IngestionError("Ingestion failed:\n- " + "\n- ".join(problems))
+
+
+def read_report(report_artifact_uri: str) -> dict[str, Any]:
+    with tf.io.gfile.GFile(posixpath.join(report_artifact_uri, REPORT_FILE)) as f:
+        return json.load(f)
+
+
+# --- The component ------------------------------------------------------------------------------
+
+
+class _ImageFolderInputProcessor(input_processor.FileBasedInputProcessor):
+    """Fingerprints the image folder for the pipeline cache, without failing on the broken
+    symlinks and unreadable entries that ingestion itself reports."""
+
+    def resolve_span_and_version(self):
+        self._fingerprint = "\n".join(
+            _fingerprint_split(self._input_base_uri, s) for s in self._splits
+        )
+        return 0, None
+
+
+def _fingerprint_split(input_base: str, split: example_gen_pb2.Input.Split) -> str:
+    files = tf.io.gfile.glob(posixpath.join(input_base, split.pattern))
+    total_bytes = xor_mtime = sum_mtime = unreadable = 0
+    for path in files:
+        try:
+            stat = tf.io.gfile.stat(path)
+        except tf.errors.OpError:
+            unreadable += 1
+            continue
+        mtime = int(stat.mtime_nsec // 1_000_000_000)
+        total_bytes, xor_mtime, sum_mtime = (
+            total_bytes + stat.length,
+            xor_mtime ^ mtime,
+            sum_mtime + mtime,
+        )
+    return (
+        f"split:{split.name},num_files:{len(files)},unreadable:{unreadable},"
+        f"total_bytes:{total_bytes},xor_checksum:{xor_mtime},sum_checksum:{sum_mtime}"
+    )
+
+
+class ImageFolderDriver(FileBasedDriver):
+    def get_input_processor(self, splits, range_config=None, input_base_uri=None):
+        return _ImageFolderInputProcessor(input_base_uri, splits, range_config)
+
+
+class ImageExampleGenSpec(FileBasedExampleGenSpec):
+    PARAMETERS = {
+        **FileBasedExampleGenSpec.PARAMETERS,
+        "min_side": ExecutionParameter(type=int),
+        "max_pixels": ExecutionParameter(type=int),
+        "max_bad_fraction": ExecutionParameter(type=float),
+    }
+    OUTPUTS = {
+        **FileBasedExampleGenSpec.OUTPUTS,
+        "report": ChannelParameter(type=IngestionReport),
+    }
+
+
+class ImageExampleGen(FileBasedExampleGen):
+    """ExampleGen for a folder of images in class sub-folders (see module docstring)."""
+
+    SPEC_CLASS = ImageExampleGenSpec
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+    DRIVER_CLASS = ImageFolderDriver
+
+    def __init__(
+        self,
+        input_base: str,
+        split_buckets: dict[str, int],
+        min_side: int = 32,
+        max_pixels: int = 40_000_000,
+        max_bad_fraction: float = 0.05,
+    ):
+        input_config, output_config = split_configs(input_base, split_buckets)
+        spec = ImageExampleGenSpec(
+            input_base=os.path.abspath(input_base) if "://" not in input_base else input_base,
+            input_config=input_config,
+            output_config=output_config,
+            output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
+            output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
+            min_side=min_side,
+            max_pixels=max_pixels,
+            max_bad_fraction=max_bad_fraction,
+            examples=types.Channel(type=standard_artifacts.Examples),
+            report=types.Channel(type=IngestionReport),
+        )
+        base_beam_component.BaseBeamComponent.__init__(self, spec=spec)

@@ -1,0 +1,1 @@
+"""Sample data for the pipeline and the scripts that build or fetch it."""
