@@ -1,0 +1,107 @@
+"""DataGate: stops the pipeline before any preprocessing or training when the data is off.
+TFX's ExampleValidator records anomalies but lets the run go on. This small step reads its
+anomalies, adds TFDV's label-drift check between the train split and every other split, and
+fails with a message that names each anomaly, so nothing downstream ever sees bad data.
+"""
+
+
+import json
+import os
+
+import tensorflow as tf
+import tensorflow_data_validation as tfdv
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx import types
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import io_utils
+
+from components import schema as schema_lib
+
+SCHEMA_DIFF_FILE = "SchemaDiff.pb"
+RESULT_FILE = "data_gate.json"
+
+
+class DataValidationError(RuntimeError):
+    """The examples do not match the schema; the message lists every anomaly."""
+
+
+class DataGateResult(types.Artifact):
+    """JSON list of the anomalies found (empty when the data passed)."""
+
+    TYPE_NAME = "DataGateResult"
+
+
+def describe_anomalies(split: str, anomalies: anomalies_pb2.Anomalies) -> list[str]:
+    """One line per anomaly: split, feature, short and long description."""
+    lines = []
+    for feature, info in sorted(anomalies.anomaly_info.items()):
+        detail = "; ".join(r.description for r in info.reason) or info.description
+        lines.append(f"split '{split}', feature '{feature}': {info.short_description}. {detail}")
+    if anomalies.HasField("dataset_anomaly_info"):
+        info = anomalies.dataset_anomaly_info
+        lines.append(f"split '{split}', data set: {info.short_description}. {info.description}")
+    return lines
+
+
+def _load_anomalies(anomalies_artifact: types.Artifact, split: str) -> anomalies_pb2.Anomalies:
+    path = os.path.join(artifact_utils.get_split_uri([anomalies_artifact], split), SCHEMA_DIFF_FILE)
+    anomalies = anomalies_pb2.Anomalies()
+    anomalies.ParseFromString(io_utils.read_bytes_file(path))
+    return anomalies
+
+
+def label_drift_anomalies(
+    statistics: types.Artifact, schema_uri: str, threshold: float, label_key: str
+) -> list[str]:
+    """TFDV's drift comparator between the train split's labels and each other split's."""
+    splits = artifact_utils.decode_split_names(statistics.split_names)
+    if threshold <= 0 or "train" not in splits:
+        return []
+    schema = tfdv.load_schema_text(os.path.join(schema_uri, "schema.pbtxt"))
+    schema_lib.set_label_drift_threshold(schema, threshold, label_key)
+    train = stats_artifact_utils.load_statistics(statistics, "train").proto()
+    lines = []
+    for split in (s for s in splits if s != "train"):
+        current = stats_artifact_utils.load_statistics(statistics, split).proto()
+        anomalies = tfdv.validate_statistics(current, schema, previous_statistics=train)
+        drift = anomalies_pb2.Anomalies()
+        for feature, info in anomalies.anomaly_info.items():
+            if any(
+                r.type == anomalies_pb2.AnomalyInfo.COMPARATOR_L_INFTY_HIGH for r in info.reason
+            ):
+                drift.anomaly_info[feature].CopyFrom(info)
+        lines += [
+            f"{line} (label distribution differs from train's; validation.label_drift_threshold"
+            f"={threshold})"
+            for line in describe_anomalies(split, drift)
+        ]
+    return lines
+
+
+@component
+def DataGate(
+    statistics: InputArtifact[standard_artifacts.ExampleStatistics],
+    schema: InputArtifact[standard_artifacts.Schema],
+    anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
+    result: OutputArtifact[DataGateResult],
+    label_drift_threshold: Parameter[float] = 0.25,
+    label_key: Parameter[str] = "label",
+) -> None:
+    """Fails the run when ExampleValidator found anomalies or the labels drift between splits."""
+    lines = []
+    for split in artifact_utils.decode_split_names(anomalies.split_names):
+        lines += describe_anomalies(split, _load_anomalies(anomalies, split))
+    lines += label_drift_anomalies(statistics, schema.uri, label_drift_threshold, label_key)
+    with tf.io.gfile.GFile(os.path.join(result.uri, RESULT_FILE), "w") as f:
+        json.dump({"anomalies": lines}, f, indent=2)
+    if lines:
+        raise DataValidationError(
+            f"Data validation found {len(lines)} anomal{'y' if len(lines) == 1 else 'ies'}; "
+            "nothing was trained:\n  - "
+            + "\n  - ".join(lines)
+            + "\nFix the data, or if the change is intended, update the schema "
+            "(python -m pipeline infer-schema writes a fresh one for review)."
+        )

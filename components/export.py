@@ -1,0 +1,90 @@
+"""Exports the trained model as a SavedModel whose signatures carry the tf.Transform graph, so
+every serving path applies exactly the training preprocessing."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import tensorflow as tf
+import tf_keras as keras
+
+from components.preprocessing import PIXELS_KEY, decode_pixels
+
+METADATA_FILE = "assets.extra/model_metadata.json"
+EXAMPLES_SIGNATURE = "serving_default"
+IMAGES_SIGNATURE = "serving_images"
+TRANSFORM_SIGNATURE = "transform_features"
+
+
+def _predictions(model: keras.Model, class_names: tf.Tensor, pixels: tf.Tensor) -> dict:
+    probabilities = model(pixels, training=False)
+    class_index = tf.argmax(probabilities, axis=-1)
+    return {
+        "probabilities": probabilities,
+        "class_index": class_index,
+        "class_name": tf.gather(class_names, class_index),
+    }
+
+
+def make_signatures(
+    model: keras.Model,
+    tf_transform_output,
+    class_names: list[str],
+    image_size: int,
+    raw_image_key: str,
+    raw_label_key: str,
+) -> dict[str, Any]:
+    """serving_default (tf.Examples), serving_images (encoded image bytes), transform_features."""
+    model.tft_layer = tf_transform_output.transform_features_layer()
+    model.class_names = tf.Variable(class_names, trainable=False, name="class_names")
+    raw_spec = tf_transform_output.raw_feature_spec()
+    serving_spec = {k: v for k, v in raw_spec.items() if k != raw_label_key}
+
+    def from_transformed(transformed: dict) -> dict:
+        pixels = decode_pixels(transformed[PIXELS_KEY], image_size)
+        return _predictions(model, model.class_names, pixels)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve_examples(serialized):
+        return from_transformed(model.tft_layer(tf.io.parse_example(serialized, serving_spec)))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+    def serve_images(image_bytes):
+        return from_transformed(model.tft_layer({raw_image_key: tf.reshape(image_bytes, [-1, 1])}))
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def transform_features(serialized):
+        return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
+
+    return {
+        EXAMPLES_SIGNATURE: serve_examples,
+        IMAGES_SIGNATURE: serve_images,
+        TRANSFORM_SIGNATURE: transform_features,
+    }
+
+
+def export_model(
+    model: keras.Model,
+    tf_transform_output,
+    class_names: list[str],
+    image_size: int,
+    export_dir: str,
+    metadata: dict[str, Any],
+    raw_image_key: str,
+    raw_label_key: str,
+) -> None:
+    signatures = make_signatures(
+        model, tf_transform_output, class_names, image_size, raw_image_key, raw_label_key
+    )
+    tf.saved_model.save(model, export_dir, signatures=signatures)
+    path = os.path.join(export_dir, METADATA_FILE)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(metadata, f, indent=2)
+
+
+def read_model_metadata(export_dir: str) -> dict[str, Any]:
+    with tf.io.gfile.GFile(os.path.join(export_dir, METADATA_FILE)) as f:
+        return json.load(f)

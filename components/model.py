@@ -1,0 +1,153 @@
+"""The VGG16 transfer model: base weights, head, and the freeze/unfreeze steps of the recipe."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import tensorflow as tf
+import tf_keras as keras
+from absl import logging
+
+IMAGENET_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+IMAGENET_NOTOP_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + IMAGENET_NOTOP_FILE
+)
+IMAGENET_NOTOP_MD5 = "6d6bbae143d832006294945121d1f1fc"
+BLOCKS = ("block1", "block2", "block3", "block4", "block5")
+
+
+class WeightsUnavailableError(RuntimeError):
+    """The configured base weights cannot be had; the message says how to provide them."""
+
+
+@dataclass
+class BaseWeights:
+    """What the base was built from: `keras_arg` for VGG16(weights=...) and a note for people."""
+
+    keras_arg: str | None
+    description: str
+    warning: str = ""
+
+
+def resolve_base_weights(weights: str, allow_random_fallback: bool = False) -> BaseWeights:
+    """Finds the base weights before any training starts, so a missing file fails fast."""
+    if weights == "none":
+        return BaseWeights(None, "random initialization (training.weights=none)")
+    if weights != "imagenet":
+        if not tf.io.gfile.exists(weights):
+            raise WeightsUnavailableError(
+                f"training.weights={weights!r}: no such file. Give the path of a VGG16 "
+                "no-top weights file (.h5), or use `imagenet` or `none`."
+            )
+        return BaseWeights(weights, f"file {weights}")
+    try:
+        path = keras.utils.get_file(
+            IMAGENET_NOTOP_FILE,
+            IMAGENET_NOTOP_URL,
+            cache_subdir="models",
+            file_hash=IMAGENET_NOTOP_MD5,
+        )
+        return BaseWeights(path, "ImageNet")
+    except Exception as error:  # any download failure: DNS, proxy, HTTP, checksum
+        message = (
+            f"ImageNet weights for VGG16 are not available: {error}\n"
+            f"Keras needs the file {IMAGENET_NOTOP_FILE} (md5 {IMAGENET_NOTOP_MD5}). Either\n"
+            f"  - copy it into {os.path.expanduser('~/.keras/models/')} "
+            f"(download it from {IMAGENET_NOTOP_URL} on a machine with internet access), or\n"
+            "  - set training.weights to the path of that file, or\n"
+            "  - set training.weights=none to train from random weights (much lower accuracy)."
+        )
+        if not allow_random_fallback:
+            raise WeightsUnavailableError(message) from error
+        warning = (
+            "WARNING: ImageNet weights could not be loaded, so this model was trained from "
+            "RANDOM weights. Its accuracy is not representative. " + message.splitlines()[0]
+        )
+        logging.warning(warning)
+        return BaseWeights(None, "random (ImageNet weights unavailable)", warning)
+
+
+class VGGPreprocess(keras.layers.Layer):
+    """VGG16's own input preprocessing (caffe mode: RGB to BGR, ImageNet means subtracted),
+    inside the model so training and every serving path apply it identically."""
+
+    def call(self, pixels: tf.Tensor) -> tf.Tensor:
+        return keras.applications.vgg16.preprocess_input(tf.cast(pixels, tf.float32))
+
+
+def build_head(
+    feature_shape: tuple[int, ...], num_classes: int, head: str, units: int, dropout: float
+) -> keras.Model:
+    """The seed's head (`flatten`) or a lighter global-average-pooling head (`gap`)."""
+    inputs = keras.Input(shape=feature_shape, name="features")
+    if head == "gap":
+        x = keras.layers.GlobalAveragePooling2D(name="head_pool")(inputs)
+        x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    else:
+        x = keras.layers.Flatten(name="head_flatten")(inputs)
+        x = keras.layers.Dense(units, activation="relu", name="head_dense")(x)
+    # float32 output even under mixed precision, for a numerically stable softmax.
+    outputs = keras.layers.Dense(
+        num_classes, activation="softmax", dtype="float32", name="probabilities"
+    )(x)
+    return keras.Model(inputs, outputs, name="head")
+
+
+@dataclass
+class TransferModel:
+    """The full model (uint8 pixels to class probabilities) and its parts, sharing weights."""
+
+    model: keras.Model
+    base: keras.Model
+    head: keras.Model
+    feature_extractor: keras.Model  # pixels to the frozen base's output
+
+
+def build_transfer_model(
+    image_size: int,
+    num_classes: int,
+    base_weights: BaseWeights,
+    head: str = "flatten",
+    head_units: int = 1024,
+    dropout: float = 0.5,
+) -> TransferModel:
+    pixels = keras.Input(shape=(image_size, image_size, 3), dtype=tf.uint8, name="pixels")
+    base = keras.applications.VGG16(
+        include_top=False, weights=base_weights.keras_arg, input_shape=(image_size, image_size, 3)
+    )
+    features = base(VGGPreprocess(name="vgg_preprocess")(pixels))
+    head_model = build_head(tuple(base.output_shape[1:]), num_classes, head, head_units, dropout)
+    model = keras.Model(pixels, head_model(features), name="vgg16_transfer")
+    freeze_base(base)
+    return TransferModel(model, base, head_model, keras.Model(pixels, features, name="features"))
+
+
+def freeze_base(base: keras.Model) -> None:
+    """Phase 1: only the head learns; the pretrained features stay as they are."""
+    base.trainable = False
+
+
+def unfreeze_top_blocks(base: keras.Model, num_blocks: int) -> list[str]:
+    """Phase 2: the top `num_blocks` convolution blocks learn too (block5 first)."""
+    top = BLOCKS[len(BLOCKS) - num_blocks :]
+    base.trainable = True
+    for layer in base.layers:
+        layer.trainable = layer.name.startswith(top)
+    return [layer.name for layer in base.layers if layer.trainable and layer.weights]
+
+
+def count_weights(model: keras.Model) -> tuple[int, int]:
+    """(trainable, frozen) parameter counts."""
+    trainable = sum(int(tf.size(w)) for w in model.trainable_weights)
+    frozen = sum(int(tf.size(w)) for w in model.non_trainable_weights)
+    return trainable, frozen
+
+
+def compile_model(model: keras.Model, learning_rate: float) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate),
+        # Integer labels: the same loss as categorical cross-entropy on one-hot labels.
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )

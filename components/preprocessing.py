@@ -1,0 +1,77 @@
+"""tf.Transform preprocessing: encoded image bytes to fixed-size uint8 pixels, shared by training
+and serving (the Trainer embeds this graph in the exported model)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tensorflow as tf
+
+PIXELS_KEY = "pixels"  # transformed feature: a serialized uint8 [size, size, 3] tensor
+LABEL_KEY = "label"
+
+
+def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
+    """Any supported format to uint8 RGB: grey is repeated, alpha dropped, a GIF's first frame."""
+    image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
+    image.set_shape([None, None, 3])
+    return image
+
+
+def resize_image(image: tf.Tensor, size: int, policy: str) -> tf.Tensor:
+    """Resizes to size x size. `crop`: scale the shorter side to `size`, then cut the centre
+    (no distortion; loses the edges of long images). `pad`: fit the longer side and pad with
+    black (keeps the whole image)."""
+    image = tf.cast(image, tf.float32)
+    if policy == "pad":
+        resized = tf.image.resize_with_pad(image, size, size, antialias=True)
+    else:
+        shape = tf.cast(tf.shape(image)[:2], tf.float32)
+        scale = size / tf.reduce_min(shape)
+        new_shape = tf.cast(tf.math.ceil(shape * scale), tf.int32)
+        new_shape = tf.maximum(new_shape, size)  # guard against float round-down
+        resized = tf.image.resize(image, new_shape, antialias=True)
+        top = (new_shape[0] - size) // 2
+        left = (new_shape[1] - size) // 2
+        resized = resized[top : top + size, left : left + size, :]
+    resized = tf.ensure_shape(resized, [size, size, 3])
+    return tf.cast(tf.round(tf.clip_by_value(resized, 0.0, 255.0)), tf.uint8)
+
+
+def encode_pixels(pixels: tf.Tensor) -> tf.Tensor:
+    """A batch of uint8 images to one compact string each (H*W*3 bytes plus a small header)."""
+    return tf.map_fn(tf.io.serialize_tensor, pixels, fn_output_signature=tf.string)
+
+
+def decode_pixels(encoded: tf.Tensor, size: int) -> tf.Tensor:
+    """The inverse of encode_pixels, used by the training input and every serving signature."""
+    encoded = tf.reshape(encoded, [-1])
+    pixels = tf.map_fn(
+        lambda s: tf.io.parse_tensor(s, tf.uint8),
+        encoded,
+        fn_output_signature=tf.TensorSpec([None, None, 3], tf.uint8),
+    )
+    return tf.ensure_shape(pixels, [None, size, size, 3])
+
+
+def images_to_pixels(image_bytes: tf.Tensor, size: int, policy: str) -> tf.Tensor:
+    """A batch of encoded images to a [batch, size, size, 3] uint8 tensor."""
+    return tf.map_fn(
+        lambda b: resize_image(decode_image(b), size, policy),
+        tf.reshape(image_bytes, [-1]),
+        fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),
+    )
+
+
+def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict:
+    """The tf.Transform entry point (referenced by import path from the pipeline)."""
+    pixels = images_to_pixels(
+        inputs[custom_config["image_key"]],
+        custom_config["image_size"],
+        custom_config["resize"],
+    )
+    outputs = {PIXELS_KEY: encode_pixels(pixels)}
+    label_key = custom_config["label_key"]
+    if label_key in inputs:
+        outputs[LABEL_KEY] = tf.cast(tf.reshape(inputs[label_key], [-1]), tf.int64)
+    return outputs

@@ -1,0 +1,250 @@
+"""The Trainer's run_fn: train the head on the frozen base, fine-tune the top blocks, export.
+
+Referenced by import path (`components.trainer.run_fn`), so the same code runs locally and in
+a Kubeflow or Airflow worker without TFX building a wheel of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from typing import Any
+
+import tensorflow as tf
+import tensorflow_data_validation as tfdv
+import tensorflow_transform as tft
+import tf_keras as keras
+from absl import logging
+from tfx.components.trainer.fn_args_utils import FnArgs
+
+from components import export
+from components import model as model_lib
+from components import schema as schema_lib
+from components.preprocessing import LABEL_KEY, PIXELS_KEY
+
+HISTORY_FILE = "history.json"
+SHUFFLE_BUFFER = 1024
+
+
+# --- Input ---------------------------------------------------------------------------------------
+
+
+def read_examples(
+    file_patterns: list[str], tf_transform_output, image_size: int
+) -> tf.data.Dataset:
+    """Transformed examples as (uint8 pixels [size, size, 3], int64 label), unbatched."""
+    files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
+    feature_spec = tf_transform_output.transformed_feature_spec()
+
+    def parse(record):
+        features = tf.io.parse_single_example(record, feature_spec)
+        pixels = tf.io.parse_tensor(features[PIXELS_KEY], tf.uint8)
+        return tf.ensure_shape(pixels, [image_size, image_size, 3]), features[LABEL_KEY]
+
+    dataset = tf.data.TFRecordDataset(
+        files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE
+    )
+    return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+
+
+def augment(pixels: tf.Tensor, label: tf.Tensor, seed: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """Training-only: random flip, zoom (crop 80-100% and resize back) and brightness."""
+    size = pixels.shape[0]
+    image = tf.image.random_flip_left_right(tf.cast(pixels, tf.float32), seed=seed)
+    crop = tf.cast(tf.cast(size, tf.float32) * tf.random.uniform([], 0.8, 1.0, seed=seed), tf.int32)
+    image = tf.image.random_crop(image, [crop, crop, 3], seed=seed)
+    image = tf.image.resize(image, [size, size])
+    image = tf.image.random_brightness(image, 32.0, seed=seed)
+    return tf.cast(tf.clip_by_value(image, 0.0, 255.0), tf.uint8), label
+
+
+def training_batches(
+    dataset: tf.data.Dataset, batch_size: int, seed: int, augment_images: bool
+) -> tf.data.Dataset:
+    dataset = dataset.shuffle(SHUFFLE_BUFFER, seed=seed, reshuffle_each_iteration=True)
+    if augment_images:
+        dataset = dataset.map(lambda x, y: augment(x, y, seed), num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+
+
+def cache_base_features(
+    feature_extractor: keras.Model, images: tf.data.Dataset, batch_size: int, cache_file: str
+) -> tf.data.Dataset:
+    """The frozen base's outputs, computed on the first pass and read from disk afterwards."""
+    features = (
+        images.batch(batch_size)
+        .map(lambda x, y: (feature_extractor(x, training=False), y))
+        .unbatch()
+        .cache(cache_file)
+    )
+    features.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)  # fill the cache now
+    return features
+
+
+# --- Training -----------------------------------------------------------------------------------
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Collects per-epoch metrics, learning rate and seconds for history.json."""
+
+    def __init__(self, phase: str, history: list[dict[str, Any]]):
+        super().__init__()
+        self.phase, self.history = phase, history
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        entry = {
+            "phase": self.phase,
+            "epoch": epoch + 1,
+            "seconds": time.perf_counter() - self._start,
+        }
+        entry["learning_rate"] = float(keras.backend.get_value(self.model.optimizer.learning_rate))
+        entry.update({k: float(v) for k, v in (logs or {}).items()})
+        self.history.append(entry)
+        logging.info("%s epoch %d: %s", self.phase, epoch + 1, entry)
+
+
+def _callbacks(phase: str, patience: int, history: list, log_dir: str) -> list:
+    callbacks = [
+        EpochLog(phase, history),
+        keras.callbacks.TensorBoard(os.path.join(log_dir, phase)),
+    ]
+    if patience > 0:
+        callbacks.append(
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=patience, restore_best_weights=True
+            )
+        )
+    return callbacks
+
+
+def choose_strategy(distribution: str) -> tf.distribute.Strategy:
+    """`auto`: MirroredStrategy over several visible GPUs, else the default strategy."""
+    gpus = tf.config.list_logical_devices("GPU")
+    if distribution == "multiworker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    if distribution == "mirrored" or (distribution == "auto" and len(gpus) > 1):
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def use_mixed_precision(setting: str) -> bool:
+    on = setting == "on" or (setting == "auto" and bool(tf.config.list_physical_devices("GPU")))
+    keras.mixed_precision.set_global_policy("mixed_float16" if on else "float32")
+    return on
+
+
+def class_names_for(schema_path: str | None, configured: list[str]) -> list[str]:
+    """Configured names first, then the curated schema's class list, then label numbers."""
+    if configured:
+        return list(configured)
+    schema = tfdv.load_schema_text(schema_path)
+    names = schema_lib.class_names_from_schema(schema)
+    if names:
+        return names
+    label = next(f for f in schema.feature if f.name == LABEL_KEY)
+    return [str(i) for i in range(label.int_domain.max + 1)]
+
+
+def train(
+    transfer: model_lib.TransferModel,
+    train_images: tf.data.Dataset,
+    eval_images: tf.data.Dataset,
+    cfg: dict[str, Any],
+    log_dir: str,
+) -> list[dict[str, Any]]:
+    """Phase 1 (frozen base, new head), then phase 2 (top blocks unfrozen, low learning rate)."""
+    history: list[dict[str, Any]] = []
+    batch, seed, patience = cfg["batch_size"], cfg["seed"], cfg["early_stopping_patience"]
+    eval_batches = eval_images.batch(batch).prefetch(tf.data.AUTOTUNE)
+
+    if cfg["cache_features"] and not cfg["augment"]:
+        cache_dir = tempfile.mkdtemp(prefix="vgg16-features-")
+        try:
+            start = time.perf_counter()
+            train_features = cache_base_features(
+                transfer.feature_extractor, train_images, batch, os.path.join(cache_dir, "train")
+            )
+            eval_features = cache_base_features(
+                transfer.feature_extractor, eval_images, batch, os.path.join(cache_dir, "eval")
+            )
+            history.append({"phase": "feature_cache", "seconds": time.perf_counter() - start})
+            model_lib.compile_model(transfer.head, cfg["learning_rate"])
+            transfer.head.fit(
+                training_batches(train_features, batch, seed, augment_images=False),
+                validation_data=eval_features.batch(batch),
+                epochs=cfg["epochs"],
+                callbacks=_callbacks("phase1", patience, history, log_dir),
+                verbose=2,
+            )
+        finally:
+            shutil.rmtree(cache_dir, ignore_errors=True)
+    else:
+        model_lib.compile_model(transfer.model, cfg["learning_rate"])
+        transfer.model.fit(
+            training_batches(train_images, batch, seed, cfg["augment"]),
+            validation_data=eval_batches,
+            epochs=cfg["epochs"],
+            callbacks=_callbacks("phase1", patience, history, log_dir),
+            verbose=2,
+        )
+
+    if cfg["fine_tune"] and cfg["fine_tune_epochs"] > 0:
+        unfrozen = model_lib.unfreeze_top_blocks(transfer.base, cfg["fine_tune_blocks"])
+        logging.info("Phase 2: fine-tuning %s", unfrozen)
+        model_lib.compile_model(transfer.model, cfg["fine_tune_learning_rate"])
+        transfer.model.fit(
+            training_batches(train_images, batch, seed, cfg["augment"]),
+            validation_data=eval_batches,
+            epochs=cfg["fine_tune_epochs"],
+            callbacks=_callbacks("phase2", patience, history, log_dir),
+            verbose=2,
+        )
+    return history
+
+
+def run_fn(fn_args: FnArgs) -> None:
+    """TFX Trainer entry point."""
+    cfg = fn_args.custom_config
+    keras.utils.set_random_seed(cfg["seed"])
+    weights = model_lib.resolve_base_weights(cfg["weights"], cfg["allow_random_weights_fallback"])
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    size = cfg["image_size"]
+    class_names = class_names_for(fn_args.schema_path, cfg["class_names"])
+    mixed = use_mixed_precision(cfg["mixed_precision"])
+    strategy = choose_strategy(cfg["distribution"])
+    with strategy.scope():
+        transfer = model_lib.build_transfer_model(
+            size, len(class_names), weights, cfg["head"], cfg["head_units"], cfg["dropout"]
+        )
+    train_images = read_examples(fn_args.train_files, tf_transform_output, size)
+    eval_images = read_examples(fn_args.eval_files, tf_transform_output, size)
+    history = train(transfer, train_images, eval_images, cfg, fn_args.model_run_dir)
+
+    metadata = {
+        "class_names": class_names,
+        "image_size": size,
+        "base_weights": weights.description,
+        "weights_warning": weights.warning,
+        "mixed_precision": mixed,
+        "replicas": strategy.num_replicas_in_sync,
+        "training_config": {k: v for k, v in cfg.items() if k != "class_names"},
+    }
+    tf.io.gfile.makedirs(fn_args.model_run_dir)
+    with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
+        json.dump({"history": history, **metadata}, f, indent=2)
+    export.export_model(
+        transfer.model,
+        tf_transform_output,
+        class_names,
+        size,
+        fn_args.serving_model_dir,
+        metadata,
+        cfg["raw_image_key"],
+        cfg["raw_label_key"],
+    )

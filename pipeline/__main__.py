@@ -1,0 +1,147 @@
+"""The command line: `python -m pipeline run | infer-schema | predict` (see --help)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import textwrap
+import time
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before anything loads TensorFlow
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+from pipeline.config import ConfigError, PipelineConfig, iter_options, load_config  # noqa: E402
+
+
+def _options_help() -> str:
+    lines = ["configuration options (set with --set KEY=VALUE or in a --config YAML file):"]
+    for key, default, help_text in iter_options():
+        lines.append(f"  {key} (default: {default!r})")
+        lines += textwrap.wrap(help_text, 90, initial_indent="      ", subsequent_indent="      ")
+    return "\n".join(lines)
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", help="YAML file of options, by section (see below)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one option, e.g. --set training.epochs=3 (repeatable)",
+    )
+    parser.add_argument("--images", help="shortcut for --set data.images=PATH")
+    parser.add_argument("--tfrecords", help="shortcut for --set data.tfrecords=PATH")
+    parser.add_argument("--root", help="shortcut for --set runtime.root=PATH")
+
+
+def _config_from(args: argparse.Namespace) -> PipelineConfig:
+    overrides = list(args.set)
+    for flag, key in (
+        ("images", "data.images"),
+        ("tfrecords", "data.tfrecords"),
+        ("root", "runtime.root"),
+    ):
+        if getattr(args, flag, None):
+            overrides.append(f"{key}={getattr(args, flag)}")
+    if getattr(args, "no_cache", False):
+        overrides.append("runtime.enable_cache=false")
+    if getattr(args, "allow_random_weights", False):
+        overrides.append("training.allow_random_weights_fallback=true")
+    if getattr(args, "fail_on_unblessed", False):
+        overrides.append("runtime.fail_on_unblessed=true")
+    return load_config(args.config, overrides)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m pipeline",
+        description="Train, validate, evaluate and ship a VGG16 image classifier with TFX.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser(
+        "run",
+        help="run the whole pipeline locally (LocalDagRunner, SQLite metadata)",
+        description="Ingest and validate the images, train, evaluate against the last blessed "
+        "model, and push a blessed model to the serving folder.",
+        epilog=_options_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_arguments(run)
+    run.add_argument(
+        "--no-cache", action="store_true", help="rerun every step, even unchanged ones"
+    )
+    run.add_argument("--verbose", action="store_true", help="show TensorFlow/Beam/TFX logs")
+    run.add_argument(
+        "--allow-random-weights",
+        action="store_true",
+        help="if ImageNet weights cannot be downloaded, train from random weights (demo only)",
+    )
+    run.add_argument(
+        "--fail-on-unblessed",
+        action="store_true",
+        help="exit with status 3 when the model is not blessed (for CI/CD)",
+    )
+    run.add_argument(
+        "--stop-after",
+        choices=["data", "train", "all"],
+        default="all",
+        help="run only up to data validation, or up to training",
+    )
+
+    infer = commands.add_parser(
+        "infer-schema",
+        help="write a curated schema for a new data set, for review",
+        epilog=_options_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_arguments(infer)
+    infer.add_argument("--out", required=True, help="where to write schema.pbtxt")
+    return parser
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from components.model import WeightsUnavailableError, resolve_base_weights
+    from pipeline.local_runner import run_pipeline
+
+    config = _config_from(args)
+    config.validate()
+    if args.stop_after != "data":
+        # Fail fast: before minutes of ingestion, make sure the base weights can be had.
+        resolve_base_weights(config.training.weights, config.training.allow_random_weights_fallback)
+    log_path = os.path.join(config.runtime.root, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
+    print(f"Pipeline {config.runtime.name}: logs in {log_path}" if not args.verbose else "")
+    try:
+        run_pipeline(config, log_path, verbose=args.verbose, stop_after=args.stop_after)
+    except WeightsUnavailableError as error:
+        print(f"\n{error}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        print(f"\nThe pipeline failed: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"Full log: {log_path}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_infer_schema(args: argparse.Namespace) -> int:
+    from pipeline.infer_schema import infer_schema
+
+    config = _config_from(args)
+    path = infer_schema(config, args.out)
+    print(f"Wrote {path}. Review it, commit it, and set data.schema={path}.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"run": cmd_run, "infer-schema": cmd_infer_schema}[args.command](args)
+    except ConfigError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

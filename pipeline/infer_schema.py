@@ -1,0 +1,55 @@
+"""`python -m pipeline infer-schema`: a curated schema for a new data set, written for review."""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import tempfile
+
+import tensorflow_data_validation as tfdv
+from tfx.components import SchemaGen, StatisticsGen
+from tfx.orchestration import metadata
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+from components.schema import curate_schema
+from pipeline.config import PipelineConfig
+from pipeline.pipeline import feature_keys, make_example_gen
+
+
+def infer_schema(config: PipelineConfig, out_path: str) -> str:
+    """Ingests the configured data in a scratch pipeline, lets TFDV infer a schema from its
+    statistics, curates it (components/schema.py) and writes it to out_path."""
+    with tempfile.TemporaryDirectory(prefix="infer-schema-") as scratch:
+        example_gen, _ = make_example_gen(config)
+        statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
+        schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"])
+        LocalDagRunner().run(
+            tfx_pipeline.Pipeline(
+                pipeline_name="infer-schema",
+                pipeline_root=scratch,
+                components=[example_gen, statistics_gen, schema_gen],
+                metadata_connection_config=metadata.sqlite_metadata_connection_config(
+                    os.path.join(scratch, "metadata.sqlite")
+                ),
+                beam_pipeline_args=list(config.runtime.beam_args),
+            )
+        )
+        inferred = tfdv.load_schema_text(_one(scratch, "SchemaGen/schema/*/schema.pbtxt"))
+        class_names = config.data.class_names or _ingested_class_names(scratch)
+    image_key, label_key = feature_keys(config)
+    schema = curate_schema(inferred, class_names, image_key, label_key)
+    os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+    tfdv.write_schema_text(schema, out_path)
+    return out_path
+
+
+def _one(root: str, pattern: str) -> str:
+    (path,) = glob.glob(os.path.join(root, pattern))
+    return path
+
+
+def _ingested_class_names(scratch: str) -> list[str]:
+    with open(_one(scratch, "ImageExampleGen/report/*/ingestion_report.json")) as f:
+        return json.load(f)["classes"]

@@ -1,0 +1,232 @@
+"""create_pipeline(config): the DAG from images to a pushed model, the same for every runner."""
+
+from __future__ import annotations
+
+import os
+import posixpath
+
+import tensorflow as tf
+import tensorflow_data_validation as tfdv
+from tfx.components import (
+    Evaluator,
+    ExampleValidator,
+    ImportExampleGen,
+    Pusher,
+    StatisticsGen,
+    Trainer,
+    Transform,
+)
+from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
+from tfx.dsl.components.base import executor_spec
+from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy,
+)
+from tfx.orchestration import metadata
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
+from tfx.types import Channel, standard_artifacts
+
+from components import pusher as atomic_pusher
+from components.data_gate import DataGate
+from components.evaluation import make_eval_config
+from components.image_example_gen import (
+    IMAGE_KEY,
+    LABEL_KEY,
+    SPLIT_FOLDERS,
+    ImageExampleGen,
+    split_configs,
+)
+from components.schema import class_names_from_schema
+from pipeline.config import ConfigError, PipelineConfig
+
+STAGES = ("data", "train", "all")  # how far a pipeline goes: validation, training, push
+
+
+def tfrecord_split_configs(
+    folder: str, split_buckets: dict[str, int]
+) -> tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
+    """Split sub-folders (train/, eval/, test/) of TFRecord files, else a hash split."""
+    present = [s for s in SPLIT_FOLDERS if tf.io.gfile.isdir(posixpath.join(folder, s))]
+    if "train" in present and "eval" in present:
+        splits = [example_gen_pb2.Input.Split(name=s, pattern=f"{s}/*") for s in present]
+        return example_gen_pb2.Input(splits=splits), example_gen_pb2.Output()
+    output = example_gen_pb2.Output(
+        split_config=example_gen_pb2.SplitConfig(
+            splits=[
+                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
+                for name, buckets in split_buckets.items()
+            ]
+        )
+    )
+    return example_gen_pb2.Input(
+        splits=[example_gen_pb2.Input.Split(name="all", pattern="*")]
+    ), output
+
+
+def split_names(
+    input_config: example_gen_pb2.Input, output_config: example_gen_pb2.Output
+) -> list[str]:
+    if output_config.split_config.splits:
+        return [s.name for s in output_config.split_config.splits]
+    return [s.name for s in input_config.splits]
+
+
+def make_example_gen(config: PipelineConfig):
+    """ImageExampleGen for an image folder, ImportExampleGen for existing TFRecords."""
+    data = config.data
+    if data.tfrecords:
+        input_config, output_config = tfrecord_split_configs(data.tfrecords, data.split_buckets)
+        example_gen = ImportExampleGen(
+            input_base=os.path.abspath(data.tfrecords)
+            if "://" not in data.tfrecords
+            else data.tfrecords,
+            input_config=input_config,
+            output_config=output_config,
+        )
+        return example_gen, split_names(input_config, output_config)
+    input_config, output_config = split_configs(data.images, data.split_buckets)
+    example_gen = ImageExampleGen(
+        input_base=data.images,
+        split_buckets=data.split_buckets,
+        min_side=config.ingestion.min_side,
+        max_pixels=config.ingestion.max_pixels,
+        max_bad_fraction=config.ingestion.max_bad_fraction,
+    )
+    return example_gen, split_names(input_config, output_config)
+
+
+def feature_keys(config: PipelineConfig) -> tuple[str, str]:
+    """(image, label) feature names of the raw examples."""
+    if config.data.tfrecords:
+        return config.data.image_feature, config.data.label_feature
+    return IMAGE_KEY, LABEL_KEY
+
+
+def class_names(config: PipelineConfig) -> list[str]:
+    if config.data.class_names:
+        return list(config.data.class_names)
+    names = class_names_from_schema(tfdv.load_schema_text(config.data.schema))
+    if not names:
+        raise ConfigError(
+            f"No class names: the schema {config.data.schema} has no class_name domain. Set "
+            "data.class_names (in label order) for imported TFRecords."
+        )
+    return names
+
+
+def create_pipeline(config: PipelineConfig, stop_after: str = "all") -> tfx_pipeline.Pipeline:
+    """Ingest, validate (stop on anomalies), transform, train, evaluate against the last blessed
+    model, and push only a blessed model. `stop_after` ('data', 'train') builds a prefix."""
+    if stop_after not in STAGES:
+        raise ValueError(f"stop_after must be one of {STAGES}")
+    image_key, label_key = feature_keys(config)
+    if not tf.io.gfile.exists(config.data.schema):
+        raise ConfigError(
+            f"Schema file {config.data.schema} not found. Write one for this data with "
+            "`python -m pipeline infer-schema`, review it, and set data.schema to its path."
+        )
+
+    example_gen, splits = make_example_gen(config)
+    schema_gen = ImportSchemaGen(schema_file=os.path.abspath(config.data.schema))
+    statistics_gen = StatisticsGen(
+        examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
+    )
+    example_validator = ExampleValidator(
+        statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
+    )
+    data_gate = DataGate(
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        anomalies=example_validator.outputs["anomalies"],
+        label_drift_threshold=config.validation.label_drift_threshold,
+        label_key=label_key,
+    )
+    components = [example_gen, schema_gen, statistics_gen, example_validator, data_gate]
+
+    if stop_after != "data":
+        components += _training_components(
+            config, example_gen, schema_gen, data_gate, splits, image_key, label_key, stop_after
+        )
+
+    return tfx_pipeline.Pipeline(
+        pipeline_name=config.runtime.name,
+        pipeline_root=os.path.abspath(config.pipeline_root),
+        components=components,
+        enable_cache=config.runtime.enable_cache,
+        metadata_connection_config=metadata.sqlite_metadata_connection_config(
+            os.path.abspath(config.metadata_path)
+        ),
+        beam_pipeline_args=list(config.runtime.beam_args),
+    )
+
+
+def _training_components(
+    config, example_gen, schema_gen, data_gate, splits, image_key, label_key, stop_after
+) -> list:
+    if "train" not in splits or "eval" not in splits:
+        raise ConfigError(f"The data needs train and eval splits; it has {splits}.")
+    names = class_names(config)
+    transform = Transform(
+        examples=example_gen.outputs["examples"],
+        schema=schema_gen.outputs["schema"],
+        preprocessing_fn="components.preprocessing.preprocessing_fn",
+        custom_config={
+            "image_key": image_key,
+            "label_key": label_key,
+            "image_size": config.transform.image_size,
+            "resize": config.transform.resize,
+        },
+        splits_config=transform_pb2.SplitsConfig(analyze=["train"], transform=splits),
+        # Statistics over raw image bytes cost time and say nothing StatisticsGen didn't.
+        disable_statistics=True,
+    )
+    transform.add_upstream_node(data_gate)  # no preprocessing before the data passed
+    trainer = Trainer(
+        run_fn="components.trainer.run_fn",
+        examples=transform.outputs["transformed_examples"],
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema_gen.outputs["schema"],
+        train_args=trainer_pb2.TrainArgs(splits=["train"]),
+        eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
+        custom_config={
+            **vars(config.training),
+            "image_size": config.transform.image_size,
+            "class_names": names,
+            "raw_image_key": image_key,
+            "raw_label_key": label_key,
+        },
+    )
+    if stop_after == "train":
+        return [transform, trainer]
+
+    baseline_resolver = Resolver(
+        strategy_class=LatestBlessedModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    evaluator = Evaluator(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"],
+        eval_config=make_eval_config(
+            len(names),
+            config.evaluation.min_accuracy,
+            config.evaluation.max_accuracy_drop,
+            label_key,
+        ),
+        example_splits=["test" if "test" in splits else "eval"],
+    )
+    pusher = Pusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        push_destination=pusher_pb2.PushDestination(
+            filesystem=pusher_pb2.PushDestination.Filesystem(
+                base_directory=os.path.abspath(config.serving_dir)
+                if "://" not in config.serving_dir
+                else config.serving_dir
+            )
+        ),
+        custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
+    )
+    return [transform, trainer, baseline_resolver, evaluator, pusher]

@@ -1,0 +1,84 @@
+"""Shared test helpers: images made on the fly (Pillow + numpy) and a digest of a folder tree."""
+
+import os
+
+# One Keras for every module: TFX 1.16 needs tf_keras, so this must be set before TF is imported.
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import hashlib
+import stat
+import sys
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# Tests import `components.*`. `python -m pytest` from the repo root finds it through the current
+# folder; plain `pytest` needs the root on the path (the editable install's finder maps nothing).
+REPO_ROOT = str(Path(__file__).resolve().parents[1])
+if REPO_ROOT not in sys.path:
+    sys.path.insert(0, REPO_ROOT)
+
+
+def make_image(
+    path: Path, mode: str = "RGB", size: tuple[int, int] = (40, 48), fmt: str = "", frames: int = 1
+) -> Path:
+    """Writes a random-noise image (width, height = size) in Pillow `mode` and format `fmt`
+    (default: from the file name). frames > 1 makes an animated GIF. Returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(zlib.crc32(str(path).encode()))  # same file, same pixels
+    width, height = size
+
+    def one_frame() -> Image.Image:
+        if mode == "I;16":
+            return Image.fromarray(rng.integers(0, 65536, (height, width), dtype=np.uint16))
+        rgb = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8), "RGB")
+        if mode == "RGBA":
+            alpha = rng.integers(0, 256, (height, width), dtype=np.uint8)
+            rgb.putalpha(Image.fromarray(alpha, "L"))
+            return rgb
+        return rgb.convert(mode)  # L, CMYK, P, 1, ...
+
+    images = [one_frame() for _ in range(frames)]
+    extra = {"save_all": True, "append_images": images[1:], "duration": 100} if frames > 1 else {}
+    images[0].save(path, format=fmt or None, **extra)
+    return path
+
+
+def tree_digest(folder: Path) -> dict[str, str]:
+    """Every entry under `folder` (names and contents): 'dir', 'link -> target' (links are not
+    followed, so loops and broken links are fine) or the sha256 of a file's bytes."""
+    digest = {}
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = os.path.join(root, name)
+            info = os.lstat(path)
+            rel = os.path.relpath(path, folder)
+            if stat.S_ISLNK(info.st_mode):
+                digest[rel] = f"link -> {os.readlink(path)}"
+            elif stat.S_ISDIR(info.st_mode):
+                digest[rel] = "dir"
+            else:
+                digest[rel] = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return digest
+
+
+@pytest.fixture(name="make_image")
+def make_image_fixture():
+    return make_image
+
+
+@pytest.fixture(name="tree_digest")
+def tree_digest_fixture():
+    return tree_digest
+
+
+@pytest.fixture
+def image_dir(tmp_path: Path) -> Path:
+    """An empty source folder for the images a test makes."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    return folder

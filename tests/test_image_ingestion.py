@@ -1,0 +1,383 @@
+"""Unit tests of the ingestion checks: one file or one folder at a time, no pipeline run."""
+
+import json
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from PIL import Image
+
+from components import image_checks
+from components.image_checks import check_image_bytes, skip_reason
+from components.image_example_gen import (
+    IngestionError,
+    build_report,
+    discover_classes,
+    enforce_report,
+    split_configs,
+)
+
+MIN_SIDE = 32
+MAX_PIXELS = 40_000_000
+
+
+def check_file(path: Path, tree_digest, min_side=MIN_SIDE, max_pixels=MAX_PIXELS):
+    """Checks a file as the executor does (read, then check); asserts its folder is untouched."""
+    before = tree_digest(path.parent)
+    check = check_image_bytes(image_checks.read_file(str(path)), min_side, max_pixels)
+    assert tree_digest(path.parent) == before
+    assert before  # the folder was not empty: the comparison means something
+    return check
+
+
+def assert_rejected(check: image_checks.ImageCheck, reason: str) -> None:
+    assert not check.ok
+    assert reason in check.reason
+    assert check.image_format == ""
+
+
+def assert_accepted(check: image_checks.ImageCheck, image_format: str, size=(40, 48)) -> None:
+    assert check.ok, check.reason
+    assert check.image_format == image_format
+    assert (check.width, check.height) == size
+
+
+def png_header_only(path: Path, width: int, height: int) -> Path:
+    """A real, valid 1-bit greyscale PNG of width x height, all black: its rows compress to
+    almost nothing, so a huge image is a small file (made row by row, in little memory)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    compressor, row = zlib.compressobj(9), b"\x00" * (1 + (width + 7) // 8)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+# --- check_image_bytes: rejected ---------------------------------------------------------------
+
+
+def test_truncated_jpeg_is_rejected_as_truncated_or_corrupt(image_dir, make_image, tree_digest):
+    path = make_image(image_dir / "cut.jpg", "RGB", (40, 48), "JPEG")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with Image.open(path) as header:  # the header survives: this is caught by the decode
+        assert header.size == (40, 48)
+    assert_rejected(check_file(path, tree_digest), "truncated or corrupt")
+
+
+def test_zero_byte_file_is_rejected_as_empty(image_dir, tree_digest):
+    path = image_dir / "empty.jpg"
+    path.write_bytes(b"")
+    assert_rejected(check_file(path, tree_digest), "empty file")
+
+
+def test_text_named_jpg_is_rejected_as_not_readable(image_dir, tree_digest):
+    path = image_dir / "notes.jpg"
+    path.write_text("these are my notes, not a photo\n")
+    assert_rejected(check_file(path, tree_digest), "not a readable image")
+
+
+def test_image_below_min_side_is_rejected_as_too_small(image_dir, make_image, tree_digest):
+    small = make_image(image_dir / "small.png", "RGB", (MIN_SIDE - 1, 100), "PNG")
+    assert_rejected(check_file(small, tree_digest), "too small")
+    just_big_enough = make_image(image_dir / "edge.png", "RGB", (MIN_SIDE, 100), "PNG")
+    assert_accepted(check_file(just_big_enough, tree_digest), "png", (MIN_SIDE, 100))
+
+
+@pytest.mark.parametrize("fmt", ["TIFF", "WEBP"])
+def test_unsupported_format_with_png_name_is_rejected(image_dir, make_image, tree_digest, fmt):
+    path = make_image(image_dir / "disguised.png", "RGB", (40, 48), fmt)
+    with Image.open(path) as header:
+        assert header.format == fmt  # Pillow reads it: only the format rule rejects it
+    check = check_file(path, tree_digest)
+    assert_rejected(check, "unsupported format")
+    assert fmt in check.reason
+
+
+def test_more_pixels_than_max_pixels_is_rejected(image_dir, make_image, tree_digest):
+    path = make_image(image_dir / "big.png", "RGB", (100, 100), "PNG")
+    assert_rejected(check_file(path, tree_digest, max_pixels=1000), "too many pixels")
+    assert_accepted(check_file(path, tree_digest, max_pixels=10_000), "png", (100, 100))
+
+
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
+@pytest.mark.parametrize(
+    "side",
+    [
+        12_000,  # 144 M pixels: past max_pixels (40 M), below Pillow's own bomb limit
+        20_000,  # 400 M pixels: past Pillow's bomb limit, which refuses it at open
+    ],
+)
+def test_decompression_bomb_is_rejected_without_decoding(
+    image_dir, tree_digest, monkeypatch, side
+):
+    path = png_header_only(image_dir / "bomb.png", side, side)
+    assert path.stat().st_size < 200_000  # a tiny file that would decode to >= 144 MB
+    decoded = []
+    monkeypatch.setattr(tf.io, "decode_image", lambda *a, **k: decoded.append("tf"))
+    monkeypatch.setattr(Image.Image, "load", lambda *a, **k: decoded.append("pillow"))
+
+    assert_rejected(check_file(path, tree_digest), "too many pixels")
+    assert decoded == []
+
+
+# --- check_image_bytes: accepted ---------------------------------------------------------------
+
+
+def test_rgba_png_is_accepted(image_dir, make_image, tree_digest):
+    path = make_image(image_dir / "alpha.png", "RGBA", (40, 48), "PNG")
+    assert_accepted(check_file(path, tree_digest), "png")
+
+
+@pytest.mark.parametrize("fmt, image_format", [("PNG", "png"), ("JPEG", "jpeg")])
+def test_greyscale_is_accepted(image_dir, make_image, tree_digest, fmt, image_format):
+    path = make_image(image_dir / f"grey.{image_format}", "L", (40, 48), fmt)
+    assert_accepted(check_file(path, tree_digest), image_format)
+
+
+def test_cmyk_jpeg_is_accepted_and_decodes_to_3_channels(image_dir, make_image, tree_digest):
+    path = make_image(image_dir / "print.jpg", "CMYK", (40, 48), "JPEG")
+    with Image.open(path) as header:
+        assert header.mode == "CMYK"
+    assert_accepted(check_file(path, tree_digest), "jpeg")
+    assert tf.io.decode_image(path.read_bytes(), channels=3).shape == (48, 40, 3)
+
+
+def test_16_bit_png_is_accepted(image_dir, make_image, tree_digest):
+    path = make_image(image_dir / "deep.png", "I;16", (40, 48), "PNG")
+    assert path.read_bytes()[24] == 16  # IHDR bit depth: really a 16-bit PNG
+    assert_accepted(check_file(path, tree_digest), "png")
+
+
+def test_animated_gif_is_accepted_and_first_frame_is_used(image_dir, make_image, tree_digest):
+    path = make_image(image_dir / "anim.gif", "RGB", (40, 48), "GIF", frames=3)
+    with Image.open(path) as gif:
+        assert gif.n_frames == 3
+        first_frame = np.asarray(gif.convert("RGB"))
+    assert_accepted(check_file(path, tree_digest), "gif")
+    decoded = tf.io.decode_image(path.read_bytes(), channels=3, expand_animations=False)
+    np.testing.assert_array_equal(decoded.numpy(), first_frame)
+
+
+def test_bmp_is_accepted(image_dir, make_image, tree_digest):
+    path = make_image(image_dir / "paint.bmp", "RGB", (40, 48), "BMP")
+    assert_accepted(check_file(path, tree_digest), "bmp")
+
+
+# --- skip_reason -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name, reason",
+    [
+        (".DS_Store", "hidden file"),
+        ("._photo.jpg", "hidden file"),  # macOS resource fork: hidden even with an image name
+        ("README.md", "not an image file name"),
+        ("labels.csv", "not an image file name"),
+        ("photo", "not an image file name"),
+        ("x.JPG", ""),  # upper-case extensions are images too
+        ("x.jpeg", ""),
+        ("x.png", ""),
+        ("x.Gif", ""),
+        ("x.bmp", ""),
+    ],
+)
+def test_skip_reason(name, reason):
+    assert skip_reason(name) == reason
+
+
+# --- split_configs -----------------------------------------------------------------------------
+
+
+def make_class_folders(base: Path, *classes: str) -> Path:
+    for name in classes:
+        (base / name).mkdir(parents=True)
+    return base
+
+
+def test_split_folders_are_the_input_splits(image_dir):
+    for split in ("train", "eval", "test"):
+        make_class_folders(image_dir / split, "cats", "dogs")
+    input_config, output_config = split_configs(str(image_dir), {"train": 8, "eval": 1})
+    assert [(s.name, s.pattern) for s in input_config.splits] == [
+        ("train", "train/*/*"),
+        ("eval", "eval/*/*"),
+        ("test", "test/*/*"),
+    ]
+    assert not output_config.split_config.splits  # the folders split; no hashing
+
+
+def test_train_and_eval_folders_without_test(image_dir):
+    for split in ("train", "eval"):
+        make_class_folders(image_dir / split, "cats", "dogs")
+    input_config, _ = split_configs(str(image_dir), {"train": 8, "eval": 1})
+    assert [s.name for s in input_config.splits] == ["train", "eval"]
+
+
+def test_no_split_folders_means_hash_buckets_by_image_id(image_dir):
+    make_class_folders(image_dir, "cats", "dogs")
+    input_config, output_config = split_configs(str(image_dir), {"train": 8, "eval": 1, "test": 1})
+    assert [(s.name, s.pattern) for s in input_config.splits] == [("all", "*/*")]
+    split_config = output_config.split_config
+    assert [(s.name, s.hash_buckets) for s in split_config.splits] == [
+        ("train", 8),
+        ("eval", 1),
+        ("test", 1),
+    ]
+    assert split_config.partition_feature_name == "image_id"
+
+
+@pytest.mark.parametrize("present, missing", [("train", "eval"), ("eval", "train")])
+def test_one_split_folder_alone_is_an_error(image_dir, present, missing):
+    make_class_folders(image_dir / present, "cats", "dogs")
+    make_class_folders(image_dir, "birds")  # a class folder beside it does not help
+    with pytest.raises(IngestionError) as error:
+        split_configs(str(image_dir), {"train": 8, "eval": 1})
+    message = str(error.value)
+    assert f"has {present}/ but" in message
+    assert f"{missing}/" in message
+
+
+# --- discover_classes --------------------------------------------------------------------------
+
+
+def test_classes_are_sorted_and_hidden_folders_ignored(image_dir):
+    make_class_folders(image_dir, "zebras", "cats", "dogs", ".git", ".ipynb_checkpoints")
+    (image_dir / "README.md").write_text("not a class")
+    assert discover_classes(str(image_dir), ["*/*"]) == ["cats", "dogs", "zebras"]
+
+
+def test_classes_of_split_folders(image_dir):
+    for split in ("train", "eval"):
+        make_class_folders(image_dir / split, "dogs", "cats")
+    patterns = ["train/*/*", "eval/*/*"]
+    assert discover_classes(str(image_dir), patterns) == ["cats", "dogs"]
+
+
+def test_one_class_is_an_error(image_dir):
+    make_class_folders(image_dir, "cats", ".hidden")
+    with pytest.raises(IngestionError, match="at least 2"):
+        discover_classes(str(image_dir), ["*/*"])
+
+
+def test_split_folders_with_different_classes_are_an_error(image_dir):
+    make_class_folders(image_dir / "train", "cats", "dogs")
+    make_class_folders(image_dir / "eval", "cats", "birds")
+    with pytest.raises(IngestionError, match="disagree") as error:
+        discover_classes(str(image_dir), ["train/*/*", "eval/*/*"])
+    assert "['birds', 'dogs']" in str(error.value)
+
+
+def test_missing_data_folder_is_an_error(tmp_path):
+    with pytest.raises(IngestionError, match="does not exist"):
+        discover_classes(str(tmp_path / "nowhere"), ["*/*"])
+
+
+# --- build_report / enforce_report -------------------------------------------------------------
+
+CLASSES = ["cats", "dogs"]
+
+
+def write_events(events_dir: Path, name: str, *events: dict) -> None:
+    """One JSON-lines shard, as the executor's WriteToText steps write them."""
+    events_dir.mkdir(exist_ok=True)
+    lines = "".join(json.dumps(e) + "\n" for e in events)
+    (events_dir / f"{name}-00000-of-00001").write_text(lines)
+
+
+def count(split: str, label: int, n: int) -> dict:
+    return {"kind": "count", "split": split, "label": label, "n": n}
+
+
+def quarantined(path: str, reason: str) -> dict:
+    return {"kind": "quarantined", "path": path, "reason": reason}
+
+
+def skipped(path: str, reason: str) -> dict:
+    return {"kind": "skipped", "path": path, "reason": reason}
+
+
+@pytest.fixture
+def events_dir(tmp_path: Path) -> Path:
+    """20 good images over 2 splits and 2 classes, 2 quarantined and 3 skipped files."""
+    events = tmp_path / "events"
+    write_events(
+        events,
+        "events-all",
+        quarantined("dogs/zero.jpg", "empty file (0 bytes)"),
+        skipped("cats/.DS_Store", "hidden file"),
+        quarantined("cats/cut.jpg", "cannot be decoded (truncated or corrupt): ..."),
+        skipped("cats/README.txt", "not an image file name"),
+        skipped("dogs/labels.csv", "not an image file name"),
+    )
+    write_events(events, "counts-train", count("train", 0, 8), count("train", 1, 7))
+    write_events(events, "counts-eval", count("eval", 1, 3), count("eval", 0, 2))
+    write_events(events, "counts-test")  # an empty shard, as for a PCollection with nothing
+    return events
+
+
+def test_build_report_counts(events_dir):
+    report = build_report(CLASSES, str(events_dir))
+    assert report["classes"] == CLASSES
+    assert report["examples"] == 20
+    assert report["examples_per_split"] == {"eval": 5, "train": 15}
+    assert report["examples_per_split_and_class"] == {
+        "eval": {"cats": 2, "dogs": 3},
+        "train": {"cats": 8, "dogs": 7},
+    }
+    assert report["image_files"] == 22  # examples + quarantined; skipped files are not images
+    assert report["quarantined"] == [  # sorted by path
+        {"path": "cats/cut.jpg", "reason": "cannot be decoded (truncated or corrupt): ..."},
+        {"path": "dogs/zero.jpg", "reason": "empty file (0 bytes)"},
+    ]
+    assert report["skipped"] == {"hidden file": 1, "not an image file name": 2}
+
+
+def test_enforce_report_passes_within_the_limit(events_dir):
+    enforce_report(build_report(CLASSES, str(events_dir)), max_bad_fraction=0.1)  # 2/22 = 9%
+
+
+def test_enforce_report_fails_when_too_many_are_quarantined(events_dir):
+    with pytest.raises(IngestionError) as error:
+        enforce_report(build_report(CLASSES, str(events_dir)), max_bad_fraction=0.05)
+    message = str(error.value)
+    assert "2 of 22 image files" in message
+    assert "quarantined" in message
+    assert "cats/cut.jpg: cannot be decoded" in message
+    assert "dogs/zero.jpg: empty file" in message
+
+
+def test_enforce_report_fails_when_a_class_is_missing_from_a_split(tmp_path):
+    events = tmp_path / "events"
+    write_events(events, "counts-train", count("train", 0, 5), count("train", 1, 5))
+    write_events(events, "counts-eval", count("eval", 0, 3))  # no dogs in eval
+    report = build_report(CLASSES, str(events))
+    assert report["examples_per_split_and_class"]["eval"] == {"cats": 3, "dogs": 0}
+    with pytest.raises(IngestionError) as error:
+        enforce_report(report, max_bad_fraction=0.05)
+    assert "Split 'eval' has no usable image of class(es) ['dogs']" in str(error.value)
+
+
+def test_enforce_report_fails_when_a_split_is_empty(tmp_path):
+    events = tmp_path / "events"
+    write_events(events, "counts-train", count("train", 0, 5), count("train", 1, 5))
+    write_events(events, "counts-eval")  # nothing at all landed in eval
+    report = build_report(CLASSES, str(events), splits=["train", "eval"])
+    assert report["examples_per_split"] == {"eval": 0, "train": 10}
+    with pytest.raises(IngestionError) as error:
+        enforce_report(report, max_bad_fraction=0.05)
+    assert "Split 'eval' has no usable image of class(es) ['cats', 'dogs']" in str(error.value)
+
+
+def test_enforce_report_fails_without_any_example(tmp_path):
+    events = tmp_path / "events"
+    write_events(events, "events-all", quarantined("cats/a.jpg", "empty file (0 bytes)"))
+    with pytest.raises(IngestionError, match="No usable image"):
+        enforce_report(build_report(CLASSES, str(events)), max_bad_fraction=1.0)
