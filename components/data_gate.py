@@ -4,7 +4,6 @@ anomalies, adds TFDV's label-drift check between the train split and every other
 fails with a message that names each anomaly, so nothing downstream ever sees bad data.
 """
 
-
 import json
 import os
 

@@ -36,11 +36,19 @@ def make_eval_config(
             tfma.MetricsSpec(
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(
-                        class_name="SparseCategoricalAccuracy", threshold=accuracy_threshold
-                    ),
+                    tfma.MetricConfig(class_name="SparseCategoricalAccuracy"),
                     tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-                ]
+                ],
+                # The gate judges the whole test split; per-class slices are for reading.
+                per_slice_thresholds={
+                    ACCURACY: tfma.PerSliceMetricThresholds(
+                        thresholds=[
+                            tfma.PerSliceMetricThreshold(
+                                slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_threshold
+                            )
+                        ]
+                    )
+                },
             ),
             tfma.MetricsSpec(
                 metrics=[
@@ -52,7 +60,9 @@ def make_eval_config(
             tfma.MetricsSpec(
                 metrics=[tfma.MetricConfig(class_name="AUC")],
                 binarize=per_class,
-                aggregate=tfma.AggregationOptions(macro_average=True),
+                aggregate=tfma.AggregationOptions(
+                    macro_average=True, class_weights={i: 1.0 for i in range(num_classes)}
+                ),
             ),
         ],
     )

@@ -24,7 +24,7 @@ from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.example_gen.driver import FileBasedDriver
 from tfx.dsl.components.base import base_beam_component, executor_spec
 from tfx.proto import example_gen_pb2
-from tfx.types import standard_artifacts
+from tfx.types import artifact_utils, standard_artifacts
 from tfx.types import standard_component_specs as specs
 from tfx.types.component_spec import ChannelParameter, ExecutionParameter
 from tfx.types.standard_component_specs import FileBasedExampleGenSpec
@@ -261,11 +261,12 @@ class Executor(BaseExampleGenExecutor):
         )
         super().Do(input_dict, output_dict, exec_properties)
 
-        report = build_report(classes, events_dir)
+        examples = output_dict[specs.EXAMPLES_KEY][0]
+        splits = artifact_utils.decode_split_names(examples.split_names)
+        report = build_report(classes, events_dir, splits)
         with tf.io.gfile.GFile(posixpath.join(report_artifact.uri, REPORT_FILE), "w") as f:
             json.dump(report, f, indent=2)
         tf.io.gfile.rmtree(events_dir)
-        examples = output_dict[specs.EXAMPLES_KEY][0]
         examples.set_string_custom_property(CLASS_NAMES_PROPERTY, json.dumps(classes))
         report_artifact.set_int_custom_property("quarantined", len(report["quarantined"]))
         report_artifact.set_int_custom_property("examples", report["examples"])
@@ -284,9 +285,10 @@ def _read_events(events_dir: str) -> list[dict[str, Any]]:
     return events
 
 
-def build_report(classes: list[str], events_dir: str) -> dict[str, Any]:
+def build_report(classes: list[str], events_dir: str, splits: list[str] = ()) -> dict[str, Any]:
+    """`splits`: the output split names, so a split no example reached is counted, as 0s."""
     events = _read_events(events_dir)
-    per_split: dict[str, dict[str, int]] = {}
+    per_split: dict[str, dict[str, int]] = {s: {c: 0 for c in classes} for s in splits}
     for e in (e for e in events if e["kind"] == "count"):
         per_split.setdefault(e["split"], {c: 0 for c in classes})[classes[e["label"]]] = e["n"]
     quarantined = sorted(

@@ -80,7 +80,8 @@ def cache_base_features(
         .unbatch()
         .cache(cache_file)
     )
-    features.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1)  # fill the cache now
+    for _ in features.batch(4096):  # one full pass fills the cache file now
+        pass
     return features
 
 

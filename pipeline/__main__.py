@@ -12,6 +12,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before anything loads Tenso
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from pipeline.config import ConfigError, PipelineConfig, iter_options, load_config  # noqa: E402
+from pipeline.console import StepLog, logs_to_file  # noqa: E402
 
 
 def _options_help() -> str:
@@ -103,25 +104,35 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from components.model import WeightsUnavailableError, resolve_base_weights
-    from pipeline.local_runner import run_pipeline
-
     config = _config_from(args)
     config.validate()
-    if args.stop_after != "data":
-        # Fail fast: before minutes of ingestion, make sure the base weights can be had.
-        resolve_base_weights(config.training.weights, config.training.allow_random_weights_fallback)
     log_path = os.path.join(config.runtime.root, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
-    print(f"Pipeline {config.runtime.name}: logs in {log_path}" if not args.verbose else "")
-    try:
-        run_pipeline(config, log_path, verbose=args.verbose, stop_after=args.stop_after)
-    except WeightsUnavailableError as error:
-        print(f"\n{error}", file=sys.stderr)
-        return 1
-    except Exception as error:
-        print(f"\nThe pipeline failed: {type(error).__name__}: {error}", file=sys.stderr)
-        print(f"Full log: {log_path}", file=sys.stderr)
-        return 1
+    if not args.verbose:
+        print(f"Pipeline {config.runtime.name}: logs in {log_path}")
+    with logs_to_file(log_path, args.verbose) as console:
+        from components.model import WeightsUnavailableError, resolve_base_weights
+        from pipeline.local_runner import run_pipeline
+        from pipeline.summary import run_summary
+
+        steps = StepLog(out=console)
+        try:
+            if args.stop_after != "data":
+                # Fail fast: before minutes of ingestion, make sure the base weights can be had.
+                resolve_base_weights(
+                    config.training.weights, config.training.allow_random_weights_fallback
+                )
+            run_pipeline(config, steps, stop_after=args.stop_after)
+        except WeightsUnavailableError as error:
+            print(f"\n{error}", file=console)
+            return 1
+        except Exception as error:
+            print(f"\nThe pipeline failed: {type(error).__name__}: {error}", file=console)
+            print(f"Full log: {log_path}", file=console)
+            return 1
+        summary = run_summary(config, steps)
+        print(summary.text(), file=console)
+    if config.runtime.fail_on_unblessed and summary.blessed is False:
+        return 3
     return 0
 
 

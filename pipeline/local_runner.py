@@ -1,120 +1,62 @@
-"""Runs the pipeline with LocalDagRunner and tells a person what happened, one line a step.
-
-TensorFlow, Beam and TFX log thousands of lines; they go to a log file in the run folder
-(shown with --verbose), and the console gets one line per component as it starts and ends.
-"""
+"""Runs the pipeline with LocalDagRunner, reporting each component's start and end."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
-from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+from absl import logging as absl_logging
+from tfx.orchestration.local import local_dag_runner
+from tfx.orchestration.portable import launcher
 
 from pipeline.config import PipelineConfig
+from pipeline.console import StepLog
 from pipeline.pipeline import create_pipeline
 
 
-@dataclass
-class StepLog:
-    """What the console saw of each component: status and seconds."""
-
-    out: object = sys.stdout
-    steps: dict[str, dict] = field(default_factory=dict)
-    current: str | None = None
-
-    def started(self, node: str) -> None:
-        self.current = node
-        self.steps[node] = {"status": "running", "start": time.perf_counter()}
-        print(f"  {node:<34} running", file=self.out, flush=True)
-
-    def cached(self) -> None:
-        if self.current:
-            self.steps[self.current]["cached"] = True
-
-    def finished(self, node: str) -> None:
-        step = self.steps[node]
-        step["seconds"] = time.perf_counter() - step["start"]
-        step["status"] = "cached" if step.get("cached") else "done"
-        print(
-            f"  {node:<34} {step['status']:<8} {step['seconds']:6.1f} s", file=self.out, flush=True
-        )
-        self.current = None
-
-    def failed(self) -> str | None:
-        if self.current:
-            step = self.steps[self.current]
-            step["seconds"] = time.perf_counter() - step["start"]
-            step["status"] = "FAILED"
-            print(
-                f"  {self.current:<34} FAILED   {step['seconds']:6.1f} s", file=self.out, flush=True
-            )
-        return self.current
-
-
-class _StepHandler(logging.Handler):
-    """Turns LocalDagRunner's log records into StepLog calls."""
+class _CacheHitHandler(logging.Handler):
+    """Notices the launcher's 'A cached execution ... is used.' record."""
 
     def __init__(self, steps: StepLog):
         super().__init__(logging.INFO)
         self.steps = steps
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage()
-        if message.startswith("Component ") and message.endswith(" is running."):
-            self.steps.started(message[len("Component ") : -len(" is running.")])
-        elif message.startswith("Component ") and message.endswith(" is finished."):
-            self.steps.finished(message[len("Component ") : -len(" is finished.")])
-        elif message.startswith("A cached execution"):
+        if record.getMessage().startswith("A cached execution"):
             self.steps.cached()
 
 
 @contextlib.contextmanager
-def logs_to_file(log_path: str, verbose: bool) -> Iterator[object]:
-    """Sends everything written to stderr (Python and C++ logs) to log_path unless verbose;
-    yields a stream that still reaches the person's terminal."""
-    console = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
-    if verbose:
-        yield console
-        return
-    os.makedirs(os.path.dirname(log_path), exist_ok=True)
-    saved_out, saved_err = os.dup(1), os.dup(2)
-    with open(log_path, "a") as log:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            yield console
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os.dup2(saved_out, 1)
-            os.dup2(saved_err, 2)
-            os.close(saved_out)
-            os.close(saved_err)
+def reporting_steps(steps: StepLog) -> Iterator[None]:
+    """Has LocalDagRunner launch each component through a launcher that reports to steps."""
+
+    class ReportingLauncher(launcher.Launcher):
+        def launch(self):
+            # Components (Transform, Beam) lower absl's verbosity; the cache notice needs INFO.
+            absl_logging.set_verbosity(absl_logging.INFO)
+            steps.started(self._pipeline_node.node_info.id)
+            result = super().launch()
+            steps.finished(self._pipeline_node.node_info.id)
+            return result
+
+    handler = _CacheHitHandler(steps)
+    logging.getLogger("absl").addHandler(handler)
+    original = local_dag_runner.launcher.Launcher
+    local_dag_runner.launcher.Launcher = ReportingLauncher
+    try:
+        yield
+    finally:
+        local_dag_runner.launcher.Launcher = original
+        logging.getLogger("absl").removeHandler(handler)
 
 
-def run_pipeline(
-    config: PipelineConfig, log_path: str, verbose: bool = False, stop_after: str = "all"
-) -> StepLog:
+def run_pipeline(config: PipelineConfig, steps: StepLog, stop_after: str = "all") -> None:
     """Runs the pipeline; raises what the failing component raised, after saying which."""
-    with logs_to_file(log_path, verbose) as console:
-        steps = StepLog(out=console)
-        handler = _StepHandler(steps)
-        root = logging.getLogger()
-        root.addHandler(handler)
-        root.setLevel(logging.INFO)
-        try:
-            LocalDagRunner().run(create_pipeline(config, stop_after=stop_after))
-        except BaseException:
-            steps.failed()
-            raise
-        finally:
-            root.removeHandler(handler)
-    return steps
+    pipeline = create_pipeline(config, stop_after=stop_after)
+    try:
+        with reporting_steps(steps):
+            local_dag_runner.LocalDagRunner().run(pipeline)
+    except BaseException:
+        steps.failed()
+        raise

@@ -82,3 +82,24 @@ def image_dir(tmp_path: Path) -> Path:
     folder = tmp_path / "images"
     folder.mkdir()
     return folder
+
+
+COLOURS = {"blue": (40, 70, 200), "green": (40, 170, 60), "red": (200, 40, 40)}
+
+
+def make_colour_classes(folder: Path, per_class: int = 24, size: int = 40) -> list[str]:
+    """A small, learnable data set: each class is a dominant colour, with random shapes, noise
+    and brightness, so even a VGG16 with random weights separates the classes. JPEG files."""
+    rng = np.random.default_rng(7)
+    for name, colour in COLOURS.items():
+        (folder / name).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            background = rng.integers(0, 256, 3)
+            pixels = np.tile(background, (size, size, 1)).astype(np.float32)
+            top, left = rng.integers(0, size // 3, 2)
+            bottom, right = rng.integers(2 * size // 3, size, 2)
+            pixels[top:bottom, left:right] = np.array(colour) * rng.uniform(0.7, 1.2)
+            pixels += rng.normal(0, 12, pixels.shape)
+            image = Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
+            image.save(folder / name / f"{name}_{i:03d}.jpg", quality=90)
+    return sorted(COLOURS)

@@ -50,7 +50,9 @@ def png_header_only(path: Path, width: int, height: int) -> Path:
     almost nothing, so a huge image is a small file (made row by row, in little memory)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     compressor, row = zlib.compressobj(9), b"\x00" * (1 + (width + 7) // 8)
     idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
@@ -115,9 +117,7 @@ def test_more_pixels_than_max_pixels_is_rejected(image_dir, make_image, tree_dig
         20_000,  # 400 M pixels: past Pillow's bomb limit, which refuses it at open
     ],
 )
-def test_decompression_bomb_is_rejected_without_decoding(
-    image_dir, tree_digest, monkeypatch, side
-):
+def test_decompression_bomb_is_rejected_without_decoding(image_dir, tree_digest, monkeypatch, side):
     path = png_header_only(image_dir / "bomb.png", side, side)
     assert path.stat().st_size < 200_000  # a tiny file that would decode to >= 144 MB
     decoded = []

@@ -1,0 +1,216 @@
+"""Runs the real ImageExampleGen through TFX's LocalDagRunner on folders of good, odd and bad
+files. Slow (TFX imports alone take tens of seconds), so each run covers as many cases as it can."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import tensorflow as tf
+from ml_metadata.metadata_store import metadata_store
+from tfx.orchestration import metadata
+from tfx.orchestration import pipeline as tfx_pipeline
+from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+
+from components.image_example_gen import REPORT_FILE, ImageExampleGen
+
+pytestmark = pytest.mark.slow
+
+CLASSES = ["cats", "dogs", "owls"]  # sorted: label = index
+BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+def run_pipeline(work: Path, input_base: Path, max_bad_fraction: float) -> Path:
+    """Runs ImageExampleGen alone, with its own pipeline root and metadata store under `work`."""
+    component = ImageExampleGen(
+        input_base=str(input_base),
+        split_buckets={"train": 1, "eval": 1},
+        max_bad_fraction=max_bad_fraction,
+    )
+    pipeline = tfx_pipeline.Pipeline(
+        pipeline_name="image-ingestion-test",
+        pipeline_root=str(work / "root"),
+        components=[component],
+        enable_cache=False,
+        metadata_connection_config=metadata_config(work),
+        beam_pipeline_args=BEAM_ARGS,
+    )
+    LocalDagRunner().run(pipeline)
+    return work / "root"
+
+
+def metadata_config(work: Path):
+    return metadata.sqlite_metadata_connection_config(str(work / "metadata.sqlite"))
+
+
+def error_text(error: BaseException) -> str:
+    """The messages of an exception and of everything it was raised from."""
+    texts = []
+    while error is not None:
+        texts.append(str(error))
+        error = error.__cause__ or error.__context__
+    return "\n".join(texts)
+
+
+def only(paths: list) -> Path:
+    assert len(paths) == 1, paths
+    return Path(paths[0])
+
+
+def read_examples(examples_dir: Path) -> dict[str, list[tf.train.Example]]:
+    """The tf.Examples of each Split-<name> folder of an Examples artifact (gzipped TFRecords)."""
+    splits = {}
+    for split_dir in sorted(examples_dir.glob("Split-*")):
+        files = [str(f) for f in sorted(split_dir.iterdir())]
+        records = tf.data.TFRecordDataset(files, compression_type="GZIP")
+        splits[split_dir.name[len("Split-") :]] = [
+            tf.train.Example.FromString(r.numpy()) for r in records
+        ]
+    return splits
+
+
+def feature(example: tf.train.Example, key: str):
+    value = example.features.feature[key]
+    return value.bytes_list.value[0] if value.bytes_list.value else value.int64_list.value[0]
+
+
+def make_good_images(base: Path, make_image, classes=CLASSES, per_class=8) -> dict[str, str]:
+    """per_class small noise images per class, JPEG and PNG in turn. Returns {id: class}."""
+    good = {}
+    for name in classes:
+        for i in range(per_class):
+            fmt, ext = ("JPEG", "jpg") if i % 2 else ("PNG", "png")
+            make_image(base / name / f"img{i}.{ext}", "RGB", (40, 48), fmt)
+            good[f"{name}/img{i}.{ext}"] = name
+    return good
+
+
+def make_messy_folder(base: Path, make_image) -> tuple[dict[str, str], dict[str, str]]:
+    """Good images, images of odd but accepted kinds, bad files and non-image files, spread over
+    the class folders. Returns ({good id: class}, {bad id: expected reason fragment})."""
+    good = make_good_images(base, make_image)
+    odd = {
+        "cats/alpha.png": ("RGBA", "PNG", 1),
+        "cats/grey.png": ("L", "PNG", 1),
+        "dogs/grey.jpg": ("L", "JPEG", 1),
+        "dogs/print.jpg": ("CMYK", "JPEG", 1),
+        "owls/deep.png": ("I;16", "PNG", 1),
+        "owls/anim.gif": ("RGB", "GIF", 3),
+        "owls/paint.bmp": ("RGB", "BMP", 1),
+    }
+    for rel, (mode, fmt, frames) in odd.items():
+        make_image(base / rel, mode, (40, 48), fmt, frames=frames)
+        good[rel] = rel.split("/")[0]
+
+    cut = make_image(base / "cats/cut.jpg", "RGB", (40, 48), "JPEG")
+    cut.write_bytes(cut.read_bytes()[: cut.stat().st_size // 2])
+    (base / "cats/zero.jpg").write_bytes(b"")
+    (base / "dogs/notes.jpg").write_text("not a photo\n")
+    make_image(base / "dogs/tiny.png", "RGB", (20, 20), "PNG")
+    os.symlink("loop.jpg", base / "owls/loop.jpg")  # points at itself
+    os.symlink("gone.jpg", base / "owls/broken.jpg")  # points at nothing
+    bad = {
+        "cats/cut.jpg": "truncated or corrupt",
+        "cats/zero.jpg": "empty file",
+        "dogs/notes.jpg": "not a readable image",
+        "dogs/tiny.png": "too small",
+        "owls/loop.jpg": "unreadable",
+        "owls/broken.jpg": "unreadable",
+    }
+
+    (base / "cats/.DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (base / "dogs/README.txt").write_text("photos of dogs\n")
+    (base / ".thumbnails").mkdir()  # a hidden folder is not a class
+    make_image(base / ".thumbnails/img0.png", "RGB", (40, 48), "PNG")
+    return good, bad
+
+
+def test_messy_folder_is_ingested_with_bad_files_quarantined(
+    tmp_path, image_dir, make_image, tree_digest
+):
+    good, bad = make_messy_folder(image_dir, make_image)
+    before = tree_digest(image_dir)
+
+    root = run_pipeline(tmp_path, image_dir, max_bad_fraction=0.5)
+
+    assert tree_digest(image_dir) == before  # nothing in the source folder was touched
+
+    report = json.loads(
+        only(list(root.glob(f"ImageExampleGen/report/*/{REPORT_FILE}"))).read_text()
+    )
+    assert report["classes"] == CLASSES
+    reasons = {q["path"]: q["reason"] for q in report["quarantined"]}
+    assert sorted(reasons) == sorted(bad)
+    for path, fragment in bad.items():
+        assert fragment in reasons[path], (path, reasons[path])
+    assert report["skipped"] == {"hidden file": 1, "not an image file name": 1}
+    assert report["examples"] == len(good)
+    assert report["image_files"] == len(good) + len(bad)
+
+    splits = read_examples(only(list(root.glob("ImageExampleGen/examples/*"))))
+    assert sorted(splits) == ["eval", "train"]
+    ids_per_split = {}
+    for split, examples in splits.items():
+        ids = [feature(e, "image_id").decode() for e in examples]
+        ids_per_split[split] = set(ids)
+        assert len(ids) == len(set(ids)), f"an image is twice in {split}"
+        assert report["examples_per_split"][split] == len(ids)
+        for example, image_id in zip(examples, ids, strict=True):
+            class_name = good[image_id]
+            assert feature(example, "image") == (image_dir / image_id).read_bytes()  # as is
+            assert feature(example, "class_name").decode() == class_name
+            assert feature(example, "label") == CLASSES.index(class_name)
+    assert not ids_per_split["train"] & ids_per_split["eval"]
+    assert ids_per_split["train"] | ids_per_split["eval"] == set(good)
+
+    store = metadata_store.MetadataStore(metadata_config(tmp_path))
+    [examples_artifact] = store.get_artifacts_by_type("Examples")
+    class_names = examples_artifact.custom_properties["class_names"].string_value
+    assert json.loads(class_names) == CLASSES
+    [report_artifact] = store.get_artifacts_by_type("IngestionReport")
+    assert report_artifact.custom_properties["quarantined"].int_value == len(bad)
+    assert report_artifact.custom_properties["examples"].int_value == len(good)
+
+
+def test_too_many_bad_files_and_an_empty_class_fail_the_run(
+    tmp_path, image_dir, make_image, tree_digest
+):
+    make_good_images(image_dir, make_image, classes=["cats", "dogs"])
+    (image_dir / "cats/zero.jpg").write_bytes(b"")
+    (image_dir / "dogs/notes.jpg").write_text("not a photo\n")  # 2 bad of 18: 11% > 5%
+    (image_dir / "owls").mkdir()  # a class without a single image
+    before = tree_digest(image_dir)
+
+    with pytest.raises(Exception) as error:  # noqa: B017 - the runner wraps the executor's error
+        run_pipeline(tmp_path, image_dir, max_bad_fraction=0.05)
+
+    message = error_text(error.value)
+    assert "2 of 18 image files" in message
+    assert "quarantined" in message
+    assert "cats/zero.jpg: empty file" in message
+    assert "dogs/notes.jpg: not a readable image" in message
+    assert "no usable image of class(es) ['owls']" in message
+    assert tree_digest(image_dir) == before
+
+
+def test_a_split_folder_without_usable_images_fails_the_run(tmp_path, image_dir, make_image):
+    make_good_images(image_dir / "train", make_image, classes=["cats", "dogs"], per_class=4)
+    for name in ("cats", "dogs"):  # eval/ has the class folders, but not one image in them
+        (image_dir / "eval" / name).mkdir(parents=True)
+        (image_dir / "eval" / name / ".DS_Store").write_bytes(b"")
+
+    with pytest.raises(Exception) as error:  # noqa: B017 - the runner wraps the executor's error
+        run_pipeline(tmp_path, image_dir, max_bad_fraction=0.05)
+
+    assert "Split 'eval' has no usable image of class(es) ['cats', 'dogs']" in error_text(
+        error.value
+    )
+
+
+def test_a_single_class_fails_the_run(tmp_path, image_dir, make_image):
+    make_good_images(image_dir, make_image, classes=["cats"])
+
+    with pytest.raises(Exception) as error:  # noqa: B017 - the runner wraps the executor's error
+        run_pipeline(tmp_path, image_dir, max_bad_fraction=0.05)
+
+    assert "at least 2" in error_text(error.value)
