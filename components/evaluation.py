@@ -36,19 +36,17 @@ def make_eval_config(
             tfma.MetricsSpec(
                 metrics=[
                     tfma.MetricConfig(class_name="ExampleCount"),
-                    tfma.MetricConfig(class_name="SparseCategoricalAccuracy"),
-                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
-                ],
-                # The gate judges the whole test split; per-class slices are for reading.
-                per_slice_thresholds={
-                    ACCURACY: tfma.PerSliceMetricThresholds(
-                        thresholds=[
+                    tfma.MetricConfig(
+                        class_name="SparseCategoricalAccuracy",
+                        # The gate judges the whole split; per-class slices are for reading.
+                        per_slice_thresholds=[
                             tfma.PerSliceMetricThreshold(
                                 slicing_specs=[tfma.SlicingSpec()], threshold=accuracy_threshold
                             )
-                        ]
-                    )
-                },
+                        ],
+                    ),
+                    tfma.MetricConfig(class_name="MultiClassConfusionMatrixPlot"),
+                ]
             ),
             tfma.MetricsSpec(
                 metrics=[

@@ -1,20 +1,257 @@
-"""The end-of-run summary (placeholder, filled from the metadata store)."""
+"""The end-of-run summary, read from the metadata store and the run's artifacts."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
 
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from ml_metadata.metadata_store import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+from tfx.orchestration import metadata
+
+from components.data_gate import RESULT_FILE as GATE_RESULT_FILE
+from components.evaluation import ACCURACY
+from components.image_example_gen import read_report
+from components.trainer import HISTORY_FILE
 from pipeline.config import PipelineConfig
 from pipeline.console import StepLog
+
+_STATE_NAMES = {
+    metadata_store_pb2.Execution.COMPLETE: "done",
+    metadata_store_pb2.Execution.CACHED: "cached",
+    metadata_store_pb2.Execution.FAILED: "failed",
+    metadata_store_pb2.Execution.RUNNING: "running",
+}
+_SYSTEM_NODES = {"latest_blessed_model_resolver"}  # resolvers run every time; nothing to cache
+_THRESHOLD_OPTION = {"value": "evaluation.min_accuracy", "change": "evaluation.max_accuracy_drop"}
+
+
+@dataclass
+class RunArtifacts:
+    """One pipeline run as recorded in MLMD: node states and output artifact URIs."""
+
+    run_id: str
+    states: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # node -> key -> artifact
+
+    def uri(self, node: str, key: str) -> str | None:
+        artifact = self.outputs.get(node, {}).get(key)
+        return artifact.uri if artifact is not None else None
+
+    def artifact(self, node: str, key: str):
+        return self.outputs.get(node, {}).get(key)
+
+
+def open_store(config: PipelineConfig) -> metadata_store.MetadataStore:
+    return metadata_store.MetadataStore(
+        metadata.sqlite_metadata_connection_config(os.path.abspath(config.metadata_path))
+    )
+
+
+def list_run_ids(store: metadata_store.MetadataStore, pipeline_name: str) -> list[str]:
+    """Run ids (LocalDagRunner uses a timestamp) of this pipeline, oldest first."""
+    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline is None:
+        return []
+    executions = store.get_executions_by_context(pipeline.id)
+    runs: dict[int, str] = {}
+    for context in store.get_contexts_by_type("pipeline_run"):
+        runs[context.id] = context.name
+    run_ids = []
+    for execution in executions:
+        for context in store.get_contexts_by_execution(execution.id):
+            if context.id in runs and context.name not in run_ids:
+                run_ids.append(context.name)
+    return sorted(run_ids)
+
+
+def load_run(store: metadata_store.MetadataStore, run_id: str) -> RunArtifacts:
+    run = RunArtifacts(run_id)
+    context = store.get_context_by_type_and_name("pipeline_run", run_id)
+    executions = sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
+    for execution in executions:
+        node = next(
+            c.name.split(".", 1)[1]
+            for c in store.get_contexts_by_execution(execution.id)
+            if store.get_context_types_by_id([c.type_id])[0].name == "node"
+        )
+        run.states[node] = _STATE_NAMES.get(execution.last_known_state, "unknown")
+        events = store.get_events_by_execution_ids([execution.id])
+        outputs = [e for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+        artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in outputs])}
+        run.outputs[node] = {e.path.steps[0].key: artifacts[e.artifact_id] for e in outputs}
+    return run
+
+
+def _read_json(uri: str | None, name: str) -> dict[str, Any] | None:
+    if not uri or not tf.io.gfile.exists(os.path.join(uri, name)):
+        return None
+    with tf.io.gfile.GFile(os.path.join(uri, name)) as f:
+        return json.load(f)
+
+
+def overall_metrics(evaluation_uri: str) -> dict[str, dict[str, float]]:
+    """{'candidate'|'baseline': {metric name (with class for binarized ones): value}} for the
+    whole split (the unsliced slice)."""
+    result: dict[str, dict[str, float]] = {}
+    for slice_metrics in tfma.load_metrics(evaluation_uri):
+        if slice_metrics.slice_key.single_slice_keys:
+            continue
+        for kv in slice_metrics.metric_keys_and_values:
+            if kv.key.is_diff or not kv.value.HasField("double_value"):
+                continue
+            name = kv.key.name
+            if kv.key.sub_key.HasField("class_id"):
+                name = f"{name}/class_{kv.key.sub_key.class_id.value}"
+            elif kv.key.aggregation_type.macro_average:
+                name = f"macro_{name}"
+            model = kv.key.model_name or "candidate"
+            result.setdefault(model, {})[name] = kv.value.double_value.value
+    return result
+
+
+def threshold_failures(evaluation_uri: str) -> list[str]:
+    """Why the Evaluator did not bless, one line per failed threshold."""
+    validation = tfma.load_validation_result(evaluation_uri)
+    lines = []
+    for per_slice in validation.metric_validations_per_slice:
+        for failure in per_slice.failures:
+            value = failure.metric_value.double_value.value
+            threshold = failure.metric_threshold
+            if failure.metric_key.is_diff:
+                bound = threshold.change_threshold.absolute.value
+                lines.append(
+                    f"{failure.metric_key.name} changed by {value:+.4f} against the baseline; "
+                    f"the change threshold allows {bound:+.4f} ({_THRESHOLD_OPTION['change']})"
+                )
+            else:
+                bound = threshold.value_threshold.lower_bound.value
+                lines.append(
+                    f"{failure.metric_key.name} is {value:.4f}, below the value threshold "
+                    f"{bound:.4f} ({_THRESHOLD_OPTION['value']})"
+                )
+    if not validation.validation_ok and not lines:
+        lines.append(str(validation.missing_thresholds or validation).strip()[:300])
+    return lines
 
 
 @dataclass
 class RunSummary:
+    run_id: str = ""
+    steps: list[tuple[str, str]] = field(default_factory=list)
+    ingestion: dict[str, Any] | None = None
+    anomalies: list[str] | None = None
+    training: dict[str, Any] | None = None
+    metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     blessed: bool | None = None
+    failures: list[str] = field(default_factory=list)
+    pushed_version: str = ""
+    pushed_path: str = ""
+
+    @property
+    def all_cached(self) -> bool:
+        states = [state for node, state in self.steps if node not in _SYSTEM_NODES]
+        return bool(states) and all(state == "cached" for state in states)
 
     def text(self) -> str:
-        return ""
+        lines = ["", f"Run {self.run_id}"]
+        if self.all_cached:
+            lines.append(
+                "  Nothing changed since the last run: every step was cached, nothing new ran."
+            )
+        if self.ingestion:
+            report = self.ingestion
+            splits = ", ".join(f"{s} {n}" for s, n in report["examples_per_split"].items())
+            lines.append(
+                f"  Data:       {report['examples']} examples ({splits}), {len(report['classes'])} classes"
+            )
+            skipped = sum(report["skipped"].values())
+            lines.append(
+                f"  Quarantined: {len(report['quarantined'])} file(s); skipped {skipped} non-image file(s)"
+            )
+            for q in report["quarantined"][:10]:
+                lines.append(f"      {q['path']}: {q['reason']}")
+            if len(report["quarantined"]) > 10:
+                lines.append(
+                    f"      ... {len(report['quarantined']) - 10} more in the ingestion report"
+                )
+        if self.anomalies is not None:
+            lines.append(f"  Anomalies:  {len(self.anomalies) or 'none'}")
+            lines += [f"      {a}" for a in self.anomalies]
+        if self.training:
+            lines += self._training_lines()
+        if self.metrics:
+            lines += self._metric_lines()
+        if self.blessed is not None:
+            if self.blessed:
+                lines.append("  Decision:   BLESSED")
+            else:
+                lines.append("  Decision:   NOT BLESSED")
+                lines += [f"      {f}" for f in self.failures]
+        if self.pushed_version:
+            lines.append(f"  Pushed:     version {self.pushed_version} to {self.pushed_path}")
+        elif self.blessed is False:
+            lines.append("  Pushed:     nothing; the serving location is unchanged")
+        return "\n".join(lines)
+
+    def _training_lines(self) -> list[str]:
+        t = self.training
+        lines = [f"  Base:       VGG16, {t['base_weights']}"]
+        if t.get("weights_warning"):
+            lines.append(f"  !!! {t['weights_warning']}")
+        for phase in ("phase1", "phase2"):
+            epochs = [e for e in t["history"] if e.get("phase") == phase]
+            if epochs:
+                best = max(e.get("val_accuracy", 0.0) for e in epochs)
+                lines.append(
+                    f"  {phase.capitalize()}:     {len(epochs)} epoch(s), best val accuracy {best:.3f}, "
+                    f"last loss {epochs[-1]['loss']:.3f}"
+                )
+        return lines
+
+    def _metric_lines(self) -> list[str]:
+        candidate = self.metrics.get("candidate", {})
+        baseline = self.metrics.get("baseline", {})
+        lines = [
+            "  Metrics:    candidate"
+            + ("   baseline" if baseline else "   (no baseline yet: first blessed model)")
+        ]
+        for name in ("example_count", ACCURACY, "macro_auc"):
+            if name in candidate:
+                base = f"   {baseline[name]:.4f}" if name in baseline else ""
+                lines.append(f"    {name:<28} {candidate[name]:.4f}{base}")
+        return lines
 
 
-def run_summary(config: PipelineConfig, steps: StepLog) -> RunSummary:
-    return RunSummary()
+def run_summary(
+    config: PipelineConfig, steps: StepLog | None = None, run_id: str | None = None
+) -> RunSummary:
+    store = open_store(config)
+    run_ids = list_run_ids(store, config.runtime.name)
+    if not run_ids:
+        return RunSummary()
+    run = load_run(store, run_id or run_ids[-1])
+    summary = RunSummary(run_id=run.run_id, steps=list(run.states.items()))
+    report_uri = run.uri("ImageExampleGen", "report")
+    if report_uri:
+        summary.ingestion = read_report(report_uri)
+    gate = _read_json(run.uri("DataGate", "result"), GATE_RESULT_FILE)
+    if gate is not None:
+        summary.anomalies = gate["anomalies"]
+    summary.training = _read_json(run.uri("Trainer", "model_run"), HISTORY_FILE)
+    evaluation_uri = run.uri("Evaluator", "evaluation")
+    if evaluation_uri:
+        summary.metrics = overall_metrics(evaluation_uri)
+        blessing = run.artifact("Evaluator", "blessing")
+        summary.blessed = bool(blessing.custom_properties["blessed"].int_value)
+        if not summary.blessed:
+            summary.failures = threshold_failures(evaluation_uri)
+    pushed = run.artifact("Pusher", "pushed_model")
+    if pushed is not None and pushed.custom_properties["pushed"].int_value:
+        summary.pushed_version = pushed.custom_properties["pushed_version"].string_value
+        summary.pushed_path = pushed.custom_properties["pushed_destination"].string_value
+    return summary
