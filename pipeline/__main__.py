@@ -100,6 +100,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_config_arguments(infer)
     infer.add_argument("--out", required=True, help="where to write schema.pbtxt")
+
+    predict = commands.add_parser(
+        "predict",
+        help="classify image files with a pushed model",
+        description="Runs the model's raw-image signature (the training preprocessing is "
+        "inside the model) and prints the top classes of each image.",
+    )
+    _add_config_arguments(predict)
+    predict.add_argument(
+        "--model",
+        help="a model version folder, or a serving folder (its newest version is used); "
+        "default: the configured serving folder (runtime.serving_dir)",
+    )
+    predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
     return parser
 
 
@@ -145,10 +160,31 @@ def cmd_infer_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    from pipeline.predict import PredictError, predict
+
+    config = _config_from(args)
+    try:
+        model_dir, predictions = predict(
+            args.model or config.serving_dir, args.images, args.top, config.ingestion.max_pixels
+        )
+    except PredictError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"Model: {model_dir}")
+    for prediction in predictions:
+        ranked = ", ".join(f"{name} {p:.1%}" for name, p in prediction.top)
+        print(f"{prediction.path}: {ranked}")
+    return 0
+
+
+COMMANDS = {"run": cmd_run, "infer-schema": cmd_infer_schema, "predict": cmd_predict}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "infer-schema": cmd_infer_schema}[args.command](args)
+        return COMMANDS[args.command](args)
     except ConfigError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -19,15 +19,13 @@ from tfx.components import (
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.common.resolver import Resolver
-from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
-    LatestBlessedModelStrategy,
-)
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
 from tfx.types import Channel, standard_artifacts
 
 from components import pusher as atomic_pusher
+from components.baseline import LatestBlessedOtherModelStrategy
 from components.data_gate import DataGate
 from components.evaluation import make_eval_config
 from components.image_example_gen import (
@@ -201,9 +199,10 @@ def _training_components(
         return [transform, trainer]
 
     baseline_resolver = Resolver(
-        strategy_class=LatestBlessedModelStrategy,
+        strategy_class=LatestBlessedOtherModelStrategy,
         model=Channel(type=standard_artifacts.Model),
         model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+        candidate=trainer.outputs["model"],
     ).with_id("latest_blessed_model_resolver")
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],

@@ -151,6 +151,7 @@ class RunSummary:
     failures: list[str] = field(default_factory=list)
     pushed_version: str = ""
     pushed_path: str = ""
+    push_cached: bool = False
 
     @property
     def all_cached(self) -> bool:
@@ -166,8 +167,9 @@ class RunSummary:
         if self.ingestion:
             report = self.ingestion
             splits = ", ".join(f"{s} {n}" for s, n in report["examples_per_split"].items())
+            classes = len(report["classes"])
             lines.append(
-                f"  Data:       {report['examples']} examples ({splits}), {len(report['classes'])} classes"
+                f"  Data:       {report['examples']} examples ({splits}), {classes} classes"
             )
             skipped = sum(report["skipped"].values())
             lines.append(
@@ -192,7 +194,12 @@ class RunSummary:
             else:
                 lines.append("  Decision:   NOT BLESSED")
                 lines += [f"      {f}" for f in self.failures]
-        if self.pushed_version:
+        if self.pushed_version and self.push_cached:
+            lines.append(
+                f"  Serving:    version {self.pushed_version} at {self.pushed_path} "
+                "(pushed by an earlier run; nothing new pushed)"
+            )
+        elif self.pushed_version:
             lines.append(f"  Pushed:     version {self.pushed_version} to {self.pushed_path}")
         elif self.blessed is False:
             lines.append("  Pushed:     nothing; the serving location is unchanged")
@@ -254,4 +261,5 @@ def run_summary(
     if pushed is not None and pushed.custom_properties["pushed"].int_value:
         summary.pushed_version = pushed.custom_properties["pushed_version"].string_value
         summary.pushed_path = pushed.custom_properties["pushed_destination"].string_value
+        summary.push_cached = run.states.get("Pusher") == "cached"
     return summary

@@ -1,0 +1,78 @@
+"""`python -m pipeline predict`: classify image files with a pushed model's raw-image signature."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from components.export import IMAGES_SIGNATURE
+from components.image_checks import check_image_bytes
+
+
+class PredictError(RuntimeError):
+    """A model or image that cannot be used; the message says which and why."""
+
+
+def resolve_model_dir(path: str) -> str:
+    """A SavedModel folder, or a serving folder whose newest numeric version is taken."""
+    if tf.io.gfile.exists(os.path.join(path, "saved_model.pb")):
+        return path
+    if not tf.io.gfile.isdir(path):
+        raise PredictError(f"No model at {path}: not a folder. Run the pipeline first.")
+    versions = sorted(
+        (int(n.rstrip("/")) for n in tf.io.gfile.listdir(path) if n.rstrip("/").isdigit()),
+    )
+    if not versions:
+        raise PredictError(
+            f"{path} holds no model versions (numbered folders with a saved_model.pb). Has a "
+            "blessed model been pushed there yet?"
+        )
+    return os.path.join(path, str(versions[-1]))
+
+
+@dataclass
+class Prediction:
+    path: str
+    top: list[tuple[str, float]]
+
+
+def read_images(paths: list[str], max_pixels: int) -> list[bytes]:
+    """Reads and checks every image before any is classified, naming each bad one."""
+    images, problems = [], []
+    for path in paths:
+        if not tf.io.gfile.exists(path):
+            problems.append(f"{path}: no such file")
+            continue
+        try:
+            with tf.io.gfile.GFile(path, "rb") as f:
+                data = f.read()
+        except (tf.errors.OpError, OSError) as error:
+            problems.append(f"{path}: unreadable ({error})")
+            continue
+        check = check_image_bytes(data, min_side=1, max_pixels=max_pixels)
+        if not check.ok:
+            problems.append(f"{path}: {check.reason}")
+        images.append(data)
+    if problems:
+        raise PredictError("Cannot classify:\n  " + "\n  ".join(problems))
+    return images
+
+
+def predict(
+    model_path: str, paths: list[str], top_k: int = 3, max_pixels: int = 40_000_000
+) -> tuple[str, list[Prediction]]:
+    model_dir = resolve_model_dir(model_path)
+    images = read_images(paths, max_pixels)
+    model = tf.saved_model.load(model_dir)
+    outputs = model.signatures[IMAGES_SIGNATURE](images=tf.constant(images))
+    probabilities = outputs["probabilities"].numpy()
+    class_names = model.class_names.numpy()
+    predictions = []
+    for path, row in zip(paths, probabilities, strict=True):
+        order = row.argsort()[::-1][:top_k]
+        predictions.append(
+            Prediction(path, [(class_names[i].decode(), float(row[i])) for i in order])
+        )
+    return model_dir, predictions
