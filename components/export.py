@@ -40,7 +40,8 @@ def make_signatures(
     model.tft_layer = tf_transform_output.transform_features_layer()
     model.class_names = tf.Variable(class_names, trainable=False, name="class_names")
     raw_spec = tf_transform_output.raw_feature_spec()
-    serving_spec = {k: v for k, v in raw_spec.items() if k != raw_label_key}
+    # Clients send the image alone: the label, ids and sizes are not needed to predict.
+    serving_spec = {raw_image_key: raw_spec[raw_image_key]}
 
     def from_transformed(transformed: dict) -> dict:
         pixels = decode_pixels(transformed[PIXELS_KEY], image_size)

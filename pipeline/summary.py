@@ -172,9 +172,8 @@ class RunSummary:
                 f"  Data:       {report['examples']} examples ({splits}), {classes} classes"
             )
             skipped = sum(report["skipped"].values())
-            lines.append(
-                f"  Quarantined: {len(report['quarantined'])} file(s); skipped {skipped} non-image file(s)"
-            )
+            bad = len(report["quarantined"])
+            lines.append(f"  Quarantined: {bad} file(s); skipped {skipped} non-image file(s)")
             for q in report["quarantined"][:10]:
                 lines.append(f"      {q['path']}: {q['reason']}")
             if len(report["quarantined"]) > 10:

@@ -1,0 +1,219 @@
+"""Training/serving parity: a real tf.Transform graph (made by tft_beam from preprocessing_fn,
+without running the pipeline), exported with the model, then served through every signature."""
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_transform as tft
+import tensorflow_transform.beam as tft_beam
+import tf_keras as keras
+from PIL import Image
+from tensorflow_transform.tf_metadata import dataset_metadata
+
+from components import export, preprocessing, trainer
+from components import model as model_lib
+
+SIZE = 32
+CLASS_NAMES = ["a", "b", "c"]
+CONFIG = {"image_key": "image", "label_key": "label", "image_size": SIZE, "resize": "crop"}
+METADATA = {"note": "x"}
+
+
+def image_bytes(seed: int, size: tuple[int, int], fmt: str) -> bytes:
+    """A random image (width, height = size), not square so the crop matters."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(buffer, format=fmt)
+    return buffer.getvalue()
+
+
+IMAGES = [
+    image_bytes(0, (48, 40), "PNG"),
+    image_bytes(1, (40, 64), "JPEG"),
+    image_bytes(2, (90, 36), "PNG"),
+]
+LABELS = [0, 1, 2]
+
+
+def serialized_example(image: bytes, label: int | None = None) -> bytes:
+    feature = {"image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))}
+    if label is not None:
+        feature["label"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def analyze_and_transform(work: Path) -> tuple[tft.TFTransformOutput, str]:
+    """Runs tf.Transform (Beam, in process) on the raw examples: writes the transform graph
+    folder as TFX's Transform component lays it out, and the transformed training examples
+    (GZIP TFRecords, as the Trainer reads them). Returns the output and the records' pattern."""
+    raw_metadata = dataset_metadata.DatasetMetadata.from_feature_spec(
+        {
+            "image": tf.io.FixedLenFeature([1], tf.string),
+            "label": tf.io.FixedLenFeature([1], tf.int64),
+        }
+    )
+    raw = [
+        {"image": [image], "label": [label]} for image, label in zip(IMAGES, LABELS, strict=True)
+    ]
+    transform_dir = str(work / "transform_graph")
+    records = str(work / "transformed" / "train")
+    with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=str(work / "tft_tmp")):
+        (transformed, transformed_metadata), transform_fn = (
+            pipeline | beam.Create(raw, reshuffle=False),
+            raw_metadata,
+        ) | tft_beam.AnalyzeAndTransformDataset(
+            lambda inputs: preprocessing.preprocessing_fn(inputs, CONFIG)
+        )
+        _ = transform_fn | tft_beam.WriteTransformFn(transform_dir)
+        # TFX's Transform also writes the raw schema there; the export reads it.
+        _ = raw_metadata | "RawMetadata" >> tft_beam.WriteMetadata(
+            str(Path(transform_dir) / tft.TFTransformOutput.RAW_METADATA_DIR), pipeline
+        )
+        coder = tft.coders.ExampleProtoCoder(transformed_metadata.schema)
+        _ = (
+            transformed
+            | beam.Map(coder.encode)
+            | beam.io.WriteToTFRecord(records, file_name_suffix=".gz")
+        )
+    return tft.TFTransformOutput(transform_dir), records + "*.gz"
+
+
+@dataclass
+class Exported:
+    keras_model: keras.Model  # the model as trained
+    tft_output: tft.TFTransformOutput
+    records: str  # the transformed training examples (file pattern)
+    export_dir: str
+    loaded: Any  # the SavedModel, loaded back
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory) -> Exported:
+    work = tmp_path_factory.mktemp("export")
+    tft_output, records = analyze_and_transform(work)
+    keras.utils.set_random_seed(0)
+    transfer = model_lib.build_transfer_model(
+        SIZE, len(CLASS_NAMES), model_lib.BaseWeights(None, "random")
+    )
+    export_dir = str(work / "serving_model")
+    export.export_model(
+        transfer.model, tft_output, CLASS_NAMES, SIZE, export_dir, METADATA, "image", "label"
+    )
+    return Exported(
+        transfer.model, tft_output, records, export_dir, tf.saved_model.load(export_dir)
+    )
+
+
+def training_pixels(tft_output, records: str) -> np.ndarray:
+    """What the Trainer's input (trainer.read_examples) feeds the network, in IMAGES order."""
+    by_label = {
+        int(label): pixels.numpy()
+        for pixels, label in trainer.read_examples([records], tft_output, SIZE)
+    }
+    assert sorted(by_label) == LABELS
+    return np.stack([by_label[label] for label in LABELS])
+
+
+def direct_pixels() -> np.ndarray:
+    """The same, spelled out: preprocessing, its compact encoding, parse_tensor back."""
+    pixels = preprocessing.images_to_pixels(tf.constant(IMAGES), SIZE, CONFIG["resize"])
+    encoded = preprocessing.encode_pixels(pixels)
+    return np.stack([tf.io.parse_tensor(e, tf.uint8).numpy() for e in encoded])
+
+
+def check_predictions(outputs: dict, count: int) -> None:
+    probabilities = outputs["probabilities"].numpy()
+    assert probabilities.shape == (count, len(CLASS_NAMES))
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, rtol=1e-5)
+    assert outputs["class_index"].dtype == tf.int64
+    assert outputs["class_index"].shape == (count,)
+    np.testing.assert_array_equal(outputs["class_index"].numpy(), probabilities.argmax(axis=-1))
+    names = [name.decode() for name in outputs["class_name"].numpy()]
+    assert names == [CLASS_NAMES[i] for i in outputs["class_index"].numpy()]
+
+
+def test_the_transform_graph_expects_image_and_label(exported):
+    assert set(exported.tft_output.raw_feature_spec()) == {"image", "label"}
+    assert set(exported.tft_output.transformed_feature_spec()) == {"pixels", "label"}
+
+
+def test_all_three_signatures_are_exported(exported):
+    loaded = exported.loaded
+    assert set(loaded.signatures) == {
+        export.EXAMPLES_SIGNATURE,
+        export.IMAGES_SIGNATURE,
+        export.TRANSFORM_SIGNATURE,
+    }
+    assert export.EXAMPLES_SIGNATURE == "serving_default"
+
+
+@pytest.mark.parametrize("with_label", [True, False])
+def test_serving_default_takes_tf_examples(exported, with_label):
+    loaded = exported.loaded
+    examples = [
+        serialized_example(image, label if with_label else None)
+        for image, label in zip(IMAGES, LABELS, strict=True)
+    ]
+
+    outputs = loaded.signatures["serving_default"](examples=tf.constant(examples))
+
+    check_predictions(outputs, len(IMAGES))
+
+
+def test_serving_images_takes_encoded_bytes(exported):
+    loaded = exported.loaded
+    outputs = loaded.signatures["serving_images"](images=tf.constant(IMAGES))
+    check_predictions(outputs, len(IMAGES))
+
+
+def test_both_serving_paths_agree(exported):
+    loaded = exported.loaded
+    from_images = loaded.signatures["serving_images"](images=tf.constant(IMAGES))
+    examples = tf.constant([serialized_example(image) for image in IMAGES])
+    from_examples = loaded.signatures["serving_default"](examples=examples)
+
+    np.testing.assert_allclose(
+        from_images["probabilities"].numpy(), from_examples["probabilities"].numpy(), atol=1e-6
+    )
+    np.testing.assert_array_equal(
+        from_images["class_name"].numpy(), from_examples["class_name"].numpy()
+    )
+
+
+def test_the_trainer_reads_what_preprocessing_makes(exported):
+    np.testing.assert_array_equal(
+        training_pixels(exported.tft_output, exported.records), direct_pixels()
+    )
+
+
+def test_serving_sees_exactly_the_training_pixels_and_predicts_as_the_model(exported):
+    loaded = exported.loaded
+    examples = [
+        serialized_example(image, label) for image, label in zip(IMAGES, LABELS, strict=True)
+    ]
+
+    transformed = loaded.signatures["transform_features"](examples=tf.constant(examples))
+    served_pixels = preprocessing.decode_pixels(transformed["pixels"], SIZE).numpy()
+    trained_pixels = training_pixels(exported.tft_output, exported.records)
+
+    np.testing.assert_array_equal(served_pixels, trained_pixels)
+    np.testing.assert_array_equal(transformed["label"].numpy().reshape(-1), LABELS)
+    served = loaded.signatures["serving_images"](images=tf.constant(IMAGES))
+    np.testing.assert_allclose(
+        exported.keras_model(trained_pixels, training=False).numpy(),
+        served["probabilities"].numpy(),
+        atol=1e-5,
+    )
+
+
+def test_class_names_and_metadata_travel_with_the_model(exported):
+    names = [name.decode() for name in exported.loaded.class_names.numpy()]
+    assert names == CLASS_NAMES
+    assert export.read_model_metadata(exported.export_dir) == METADATA
