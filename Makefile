@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
 export TF_USE_LEGACY_KERAS := 1
 
-.PHONY: run test test-fast lint format sample-data fashion-mnist benchmarks clean
+.PHONY: run test test-fast lint format sample-data fashion-mnist lock clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -54,3 +54,10 @@ fashion-mnist: $(VENV)/.run-installed
 
 clean:
 	rm -rf $(VENV) build
+
+## lock: re-resolve the pinned stack after editing pyproject.toml (then commit both files)
+lock: | $(BIN)/python
+	$(UV) pip compile pyproject.toml --extra airflow --extra dev --python-version 3.10 \
+		--python-platform x86_64-manylinux_2_31 -o requirements-dev.lock
+	$(UV) pip compile pyproject.toml --python-version 3.10 \
+		--python-platform x86_64-manylinux_2_31 -c requirements-dev.lock -o requirements.lock

@@ -34,7 +34,6 @@ def make_signatures(
     class_names: list[str],
     image_size: int,
     raw_image_key: str,
-    raw_label_key: str,
 ) -> dict[str, Any]:
     """serving_default (tf.Examples), serving_images (encoded image bytes), transform_features."""
     model.tft_layer = tf_transform_output.transform_features_layer()
@@ -74,11 +73,8 @@ def export_model(
     export_dir: str,
     metadata: dict[str, Any],
     raw_image_key: str,
-    raw_label_key: str,
 ) -> None:
-    signatures = make_signatures(
-        model, tf_transform_output, class_names, image_size, raw_image_key, raw_label_key
-    )
+    signatures = make_signatures(model, tf_transform_output, class_names, image_size, raw_image_key)
     tf.saved_model.save(model, export_dir, signatures=signatures)
     path = os.path.join(export_dir, METADATA_FILE)
     tf.io.gfile.makedirs(os.path.dirname(path))

@@ -247,5 +247,4 @@ def run_fn(fn_args: FnArgs) -> None:
         fn_args.serving_model_dir,
         metadata,
         cfg["raw_image_key"],
-        cfg["raw_label_key"],
     )

@@ -192,7 +192,6 @@ def _training_components(
             "image_size": config.transform.image_size,
             "class_names": names,
             "raw_image_key": image_key,
-            "raw_label_key": label_key,
         },
     )
     if stop_after == "train":

@@ -104,7 +104,7 @@ def exported(tmp_path_factory) -> Exported:
     )
     export_dir = str(work / "serving_model")
     export.export_model(
-        transfer.model, tft_output, CLASS_NAMES, SIZE, export_dir, METADATA, "image", "label"
+        transfer.model, tft_output, CLASS_NAMES, SIZE, export_dir, METADATA, "image"
     )
     return Exported(
         transfer.model, tft_output, records, export_dir, tf.saved_model.load(export_dir)
