@@ -25,8 +25,9 @@ $(VENV)/.dev-installed: requirements-dev.lock pyproject.toml | $(BIN)/python
 	touch $(VENV)/.run-installed $@
 
 ## run: set up if needed, then run the whole pipeline on the bundled sample data
+## (random base weights, with a warning, where ImageNet's cannot be downloaded)
 run: $(VENV)/.run-installed
-	$(BIN)/python -m pipeline run $(ARGS)
+	$(BIN)/python -m pipeline run --allow-random-weights $(ARGS)
 
 ## test: set up if needed (with Airflow and the test tools), then run every test
 test: $(VENV)/.dev-installed

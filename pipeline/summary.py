@@ -214,8 +214,8 @@ class RunSummary:
             if epochs:
                 best = max(e.get("val_accuracy", 0.0) for e in epochs)
                 lines.append(
-                    f"  {phase.capitalize()}:     {len(epochs)} epoch(s), best val accuracy {best:.3f}, "
-                    f"last loss {epochs[-1]['loss']:.3f}"
+                    f"  {phase.capitalize()}:     {len(epochs)} epoch(s), "
+                    f"best val accuracy {best:.3f}, last loss {epochs[-1]['loss']:.3f}"
                 )
         return lines
 
