@@ -14,13 +14,18 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components.schema import curate_schema
-from pipeline.config import PipelineConfig
+from pipeline.config import ConfigError, PipelineConfig
 from pipeline.pipeline import feature_keys, make_example_gen
 
 
 def infer_schema(config: PipelineConfig, out_path: str) -> str:
     """Ingests the configured data in a scratch pipeline, lets TFDV infer a schema from its
     statistics, curates it (components/schema.py) and writes it to out_path."""
+    if config.data.tfrecords and not config.data.class_names:
+        raise ConfigError(
+            "Imported TFRecords don't name their classes: set data.class_names to the class "
+            "names in label order (e.g. --set data.class_names=cat,dog)."
+        )
     with tempfile.TemporaryDirectory(prefix="infer-schema-") as scratch:
         example_gen, _ = make_example_gen(config)
         statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
