@@ -30,7 +30,8 @@ class DataValidationError(RuntimeError):
 class DataGateResult(types.Artifact):
     """JSON list of the anomalies found (empty when the data passed)."""
 
-    TYPE_NAME = "DataGateResult"
+    # `package.Class`: KFP v2 accepts only such names and imports the class by it at run time.
+    TYPE_NAME = "components.DataGateResult"
 
 
 def describe_anomalies(split: str, anomalies: anomalies_pb2.Anomalies) -> list[str]:

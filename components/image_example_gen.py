@@ -22,7 +22,7 @@ from tfx.components.example_gen import input_processor
 from tfx.components.example_gen.base_example_gen_executor import BaseExampleGenExecutor
 from tfx.components.example_gen.component import FileBasedExampleGen
 from tfx.components.example_gen.driver import FileBasedDriver
-from tfx.dsl.components.base import base_beam_component, executor_spec
+from tfx.dsl.components.base import base_beam_component, base_driver, executor_spec
 from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.types import standard_component_specs as specs
@@ -48,18 +48,31 @@ class IngestionError(RuntimeError):
 class IngestionReport(types.Artifact):
     """JSON report of one ingestion: classes, counts per split, quarantined and skipped files."""
 
-    TYPE_NAME = "IngestionReport"
+    # `package.Class`: KFP v2 accepts only such names and imports the class by it at run time.
+    TYPE_NAME = "components.IngestionReport"
 
 
 # --- Splits -------------------------------------------------------------------------------------
 
 
+def split_folders(folder: str, split_buckets: dict[str, int], layout: str = "auto") -> list[str]:
+    """The split sub-folders of `folder`: those present ('auto', which lists it), those named by
+    split_buckets' keys ('folders'), or none ('hash'). Only 'auto' reads the folder, so the other
+    two build a pipeline for data this machine cannot reach (a bucket, when compiling)."""
+    if layout == "hash":
+        return []
+    if layout == "folders":
+        return list(split_buckets)
+    return [s for s in SPLIT_FOLDERS if tf.io.gfile.isdir(posixpath.join(folder, s))]
+
+
 def split_configs(
-    images_dir: str, split_buckets: dict[str, int]
+    images_dir: str, split_buckets: dict[str, int], layout: str = "auto"
 ) -> tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
     """train/ and eval/ (and test/) folders are the splits; otherwise a hash of each image's
-    relative path assigns it to a split, so the same file always lands in the same split."""
-    present = [s for s in SPLIT_FOLDERS if tf.io.gfile.isdir(posixpath.join(images_dir, s))]
+    relative path assigns it to a split, so the same file always lands in the same split.
+    `layout` (data.splits): see split_folders."""
+    present = split_folders(images_dir, split_buckets, layout)
     if "train" in present and "eval" in present:
         splits = [example_gen_pb2.Input.Split(name=s, pattern=f"{s}/*/*") for s in present]
         return example_gen_pb2.Input(splits=splits), example_gen_pb2.Output()
@@ -387,6 +400,39 @@ class ImageFolderDriver(FileBasedDriver):
     def get_input_processor(self, splits, range_config=None, input_base_uri=None):
         return _ImageFolderInputProcessor(input_base_uri, splits, range_config)
 
+    def _prepare_output_artifacts(
+        self,
+        input_artifacts,
+        output_dict,
+        exec_properties,
+        execution_id,
+        pipeline_info,
+        component_info,
+    ):
+        # Legacy launchers (AirflowDagRunner) take the outputs from here, and FileBasedDriver
+        # makes only `examples`: the base driver makes the rest (the report).
+        result = super()._prepare_output_artifacts(
+            input_artifacts,
+            output_dict,
+            exec_properties,
+            execution_id,
+            pipeline_info,
+            component_info,
+        )
+        others = {name: channel for name, channel in output_dict.items() if name not in result}
+        result.update(
+            base_driver.BaseDriver._prepare_output_artifacts(
+                self,
+                input_artifacts,
+                others,
+                exec_properties,
+                execution_id,
+                pipeline_info,
+                component_info,
+            )
+        )
+        return result
+
 
 class ImageExampleGenSpec(FileBasedExampleGenSpec):
     PARAMETERS = {
@@ -415,8 +461,13 @@ class ImageExampleGen(FileBasedExampleGen):
         min_side: int = 32,
         max_pixels: int = 40_000_000,
         max_bad_fraction: float = 0.05,
+        input_config: example_gen_pb2.Input | None = None,
+        output_config: example_gen_pb2.Output | None = None,
     ):
-        input_config, output_config = split_configs(input_base, split_buckets)
+        """input_config/output_config: the splits when already worked out (split_configs);
+        by default they are found by listing input_base."""
+        if input_config is None or output_config is None:
+            input_config, output_config = split_configs(input_base, split_buckets)
         spec = ImageExampleGenSpec(
             input_base=os.path.abspath(input_base) if "://" not in input_base else input_base,
             input_config=input_config,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import textwrap
@@ -115,6 +116,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
+
+    compile_ = commands.add_parser(
+        "compile",
+        help="write the pipeline for an orchestrator (Kubeflow Pipelines v2 / Vertex AI)",
+        description="Compiles the same pipeline for KubeflowV2DagRunner. Set kubeflow.image and "
+        "kubeflow.pipeline_root (and the kubeflow.trainer_* resources) in the configuration.",
+        epilog=_options_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _add_config_arguments(compile_)
+    compile_.add_argument("--target", choices=["kubeflow"], required=True, help="orchestrator")
+    compile_.add_argument(
+        "--out",
+        help="output file: .json is a PipelineJob (Vertex AI), .yaml a PipelineSpec (the kfp "
+        "client, the Kubeflow Pipelines UI); default: <runtime.name>.json",
+    )
+
+    report = commands.add_parser(
+        "report",
+        help="write the HTML report of a past run (default: the latest)",
+        description="Rebuilds a run's self-contained HTML report (data, training, evaluation, "
+        "decision) from the metadata store and the run's artifacts.",
+    )
+    _add_config_arguments(report)
+    report.add_argument("run", nargs="?", metavar="RUN", help="run id, or its unique start")
+    report.add_argument("--out", help="where to write it (default: <root>/reports/run-<id>.html)")
+
+    runs = commands.add_parser(
+        "runs",
+        help="list past runs: status, examples, accuracy, blessed, pushed version",
+    )
+    _add_config_arguments(runs)
+    runs.add_argument("--json", action="store_true", help="one JSON list, for scripts")
+
+    show = commands.add_parser(
+        "show",
+        help="one run's details and lineage: data, schema, baseline, push",
+    )
+    _add_config_arguments(show)
+    show.add_argument("run", nargs="?", metavar="RUN", help="run id, or its unique start")
     return parser
 
 
@@ -130,6 +171,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         from pipeline.summary import run_summary
 
         steps = StepLog(out=console)
+        started = time.time()
         try:
             if args.stop_after != "data":
                 # Fail fast: before minutes of ingestion, make sure the base weights can be had.
@@ -142,10 +184,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             return 1
         except Exception as error:
             print(f"\nThe pipeline failed: {type(error).__name__}: {error}", file=console)
+            _print_report(
+                config, console, error=f"{type(error).__name__}: {error}", started_after=started
+            )
             print(f"Full log: {log_path}", file=console)
             return 1
         summary = run_summary(config, steps)
         print(summary.text(), file=console)
+        _print_report(config, console, run_id=summary.run_id)
     if config.runtime.fail_on_unblessed and summary.blessed is False:
         return 3
     return 0
@@ -178,7 +224,80 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"run": cmd_run, "infer-schema": cmd_infer_schema, "predict": cmd_predict}
+def cmd_compile(args: argparse.Namespace) -> int:
+    from pipeline.kubeflow import compile_pipeline
+
+    config = _config_from(args)
+    config.validate()
+    out = compile_pipeline(config, args.out or f"{config.runtime.name}.json")
+    print(f"Wrote {out} for Kubeflow Pipelines v2, image {config.kubeflow.image}.")
+    return 0
+
+
+def _print_report(config: PipelineConfig, console, **kwargs) -> None:
+    """Writes the run's HTML report and says where; a report that cannot be written is told,
+    but never changes the run's exit status."""
+    from pipeline.report import write_report
+
+    try:
+        path = write_report(config, **kwargs)
+    except Exception as error:
+        print(f"  Report:     not written ({type(error).__name__}: {error})", file=console)
+        return
+    if path:
+        print(f"  Report:     {path}", file=console)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from pipeline.report import write_report
+    from pipeline.summary import RunLookupError
+
+    config = _config_from(args)
+    try:
+        path = write_report(config, args.run, out=args.out)
+    except RunLookupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"Wrote {path}")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from pipeline.runs import format_rows, run_rows
+    from pipeline.summary import RunLookupError
+
+    config = _config_from(args)
+    try:
+        rows = run_rows(config)
+    except RunLookupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(json.dumps(rows, indent=2) if args.json else format_rows(rows))
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from pipeline.runs import show_text
+    from pipeline.summary import RunLookupError
+
+    config = _config_from(args)
+    try:
+        print(show_text(config, args.run))
+    except RunLookupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "infer-schema": cmd_infer_schema,
+    "predict": cmd_predict,
+    "compile": cmd_compile,
+    "report": cmd_report,
+    "runs": cmd_runs,
+    "show": cmd_show,
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,6 +47,13 @@ class DataConfig:
         "Curated schema (schema.pbtxt) the examples are validated against; write one for new "
         "data with `python -m pipeline infer-schema`.",
     )
+    splits: str = _opt(
+        "auto",
+        "How the splits are found: `auto` lists the data folder (train/ and eval/ sub-folders, "
+        "else a hash split); `folders` takes the sub-folders named by the keys of "
+        "data.split_buckets; `hash` splits by hash. `folders` and `hash` read nothing while the "
+        "pipeline is built, so a Kubeflow compile needs no access to a gs:// data folder.",
+    )
 
 
 @dataclass
@@ -150,6 +157,56 @@ class RuntimeConfig:
 
 
 @dataclass
+class KubeflowConfig:
+    image: str = _opt(
+        "",
+        "Container image the steps run in (built from the Dockerfile), e.g. "
+        "us-docker.pkg.dev/PROJECT/REPO/vgg16-tfx-pipeline:TAG. Required to compile.",
+    )
+    pipeline_root: str = _opt(
+        "",
+        "Where the steps write artifacts, a URL every step can reach, e.g. gs://BUCKET/root. "
+        "Required to compile. Blessed models go to <pipeline_root>/serving unless "
+        "runtime.serving_dir is set.",
+    )
+    project_dir: str = _opt(
+        "/pipeline",
+        "Where the Dockerfile puts the project in the image: relative paths of the "
+        "configuration (data.images, data.schema, ...) are resolved against it.",
+    )
+    baseline: bool = _opt(
+        True,
+        "Compare the candidate with the last blessed model (evaluation.max_accuracy_drop). TFX "
+        "compiles that look-up into resolver tasks, which Vertex AI Pipelines runs and the "
+        "open-source Kubeflow Pipelines backend rejects: set false there, and the candidate is "
+        "judged by evaluation.min_accuracy alone.",
+    )
+    trainer_cpu: float = _opt(0.0, "vCPUs for the Trainer's container (0: the platform default).")
+    trainer_memory: str = _opt(
+        "",
+        "Memory for the Trainer's container, a Kubernetes quantity such as 32G or 30Gi "
+        "(empty: the platform default).",
+    )
+    trainer_gpus: int = _opt(0, "GPUs for the Trainer's container.")
+    trainer_gpu_type: str = _opt(
+        "",
+        "GPU type: on Vertex AI e.g. NVIDIA_TESLA_T4, NVIDIA_L4 or NVIDIA_TESLA_A100; on "
+        "Kubeflow Pipelines the Kubernetes resource name, nvidia.com/gpu.",
+    )
+
+
+@dataclass
+class AirflowConfig:
+    schedule: str = _opt(
+        "", "Airflow schedule: a cron expression or a preset like @daily; empty: only on trigger."
+    )
+    start_date: str = _opt("2024-01-01", "First logical date of the DAG (YYYY-MM-DD).")
+    catchup: bool = _opt(False, "Run the intervals between start_date and now that were missed.")
+    retries: int = _opt(0, "Retries of a failed step before the run fails.")
+    retry_delay_minutes: int = _opt(5, "Minutes between retries.")
+
+
+@dataclass
 class PipelineConfig:
     data: DataConfig = field(default_factory=DataConfig)
     ingestion: IngestionConfig = field(default_factory=IngestionConfig)
@@ -158,6 +215,8 @@ class PipelineConfig:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
+    airflow: AirflowConfig = field(default_factory=AirflowConfig)
 
     @property
     def pipeline_root(self) -> str:
@@ -187,8 +246,16 @@ class PipelineConfig:
             errors.append("training.fine_tune_blocks must be between 1 and 5")
         if not 0 <= self.ingestion.max_bad_fraction <= 1:
             errors.append("ingestion.max_bad_fraction must be between 0 and 1")
-        if not self.data.tfrecords and not Path(self.data.images).is_dir():
-            errors.append(f"data.images: {self.data.images!r} is not a folder")
+        images = self.data.images
+        if not self.data.tfrecords and "://" not in images and not Path(images).is_dir():
+            errors.append(f"data.images: {images!r} is not a folder")
+        if self.data.splits not in ("auto", "folders", "hash"):
+            errors.append(f"data.splits is {self.data.splits!r}; use 'auto', 'folders' or 'hash'")
+        if self.data.splits == "folders" and not {"train", "eval"} <= set(self.data.split_buckets):
+            errors.append(
+                "data.splits=folders reads the folders named by data.split_buckets' "
+                "keys, which must include train and eval"
+            )
         if errors:
             raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(errors))
 

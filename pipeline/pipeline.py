@@ -19,6 +19,9 @@ from tfx.components import (
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.common.resolver import Resolver
+from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+    LatestBlessedModelStrategy,
+)
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
@@ -31,21 +34,44 @@ from components.evaluation import make_eval_config
 from components.image_example_gen import (
     IMAGE_KEY,
     LABEL_KEY,
-    SPLIT_FOLDERS,
     ImageExampleGen,
     split_configs,
+    split_folders,
 )
 from components.schema import class_names_from_schema
 from pipeline.config import ConfigError, PipelineConfig
 
 STAGES = ("data", "train", "all")  # how far a pipeline goes: validation, training, push
+TARGETS = ("local", "kubeflow")  # who runs it: this machine (LocalDagRunner, Airflow), or KFP
+
+
+def runner_path(config: PipelineConfig, path: str, target: str = "local") -> str:
+    """A path as the pipeline's steps will see it. URLs (gs://...) pass unchanged; a relative
+    local path is made absolute on this machine, or for Kubeflow inside the image, where the
+    Dockerfile puts the project (kubeflow.project_dir)."""
+    if "://" in path or os.path.isabs(path):
+        return path
+    if target == "kubeflow":
+        return posixpath.join(config.kubeflow.project_dir, path)
+    return os.path.abspath(path)
+
+
+def _check_listable(folder: str, layout: str) -> None:
+    # tf.io.gfile.isdir answers False, not an error, for a bucket it cannot authenticate to;
+    # `auto` would then quietly pick a hash split for a folder that has split sub-folders.
+    if layout == "auto" and not tf.io.gfile.isdir(folder):
+        raise ConfigError(
+            f"The data folder {folder} does not exist or cannot be listed from this machine; "
+            "data.splits=auto lists it to find the splits. Make it readable here, or set "
+            "data.splits=folders (train/, eval/... sub-folders) or data.splits=hash."
+        )
 
 
 def tfrecord_split_configs(
-    folder: str, split_buckets: dict[str, int]
+    folder: str, split_buckets: dict[str, int], layout: str = "auto"
 ) -> tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
     """Split sub-folders (train/, eval/, test/) of TFRecord files, else a hash split."""
-    present = [s for s in SPLIT_FOLDERS if tf.io.gfile.isdir(posixpath.join(folder, s))]
+    present = split_folders(folder, split_buckets, layout)
     if "train" in present and "eval" in present:
         splits = [example_gen_pb2.Input.Split(name=s, pattern=f"{s}/*") for s in present]
         return example_gen_pb2.Input(splits=splits), example_gen_pb2.Output()
@@ -70,26 +96,30 @@ def split_names(
     return [s.name for s in input_config.splits]
 
 
-def make_example_gen(config: PipelineConfig):
+def make_example_gen(config: PipelineConfig, target: str = "local"):
     """ImageExampleGen for an image folder, ImportExampleGen for existing TFRecords."""
     data = config.data
+    _check_listable(data.tfrecords or data.images, data.splits)
     if data.tfrecords:
-        input_config, output_config = tfrecord_split_configs(data.tfrecords, data.split_buckets)
+        input_config, output_config = tfrecord_split_configs(
+            data.tfrecords, data.split_buckets, data.splits
+        )
         example_gen = ImportExampleGen(
-            input_base=os.path.abspath(data.tfrecords)
-            if "://" not in data.tfrecords
-            else data.tfrecords,
+            input_base=runner_path(config, data.tfrecords, target),
             input_config=input_config,
             output_config=output_config,
         )
         return example_gen, split_names(input_config, output_config)
-    input_config, output_config = split_configs(data.images, data.split_buckets)
+    input_config, output_config = split_configs(data.images, data.split_buckets, data.splits)
     example_gen = ImageExampleGen(
-        input_base=data.images,
+        input_base=runner_path(config, data.images, target),
         split_buckets=data.split_buckets,
         min_side=config.ingestion.min_side,
         max_pixels=config.ingestion.max_pixels,
         max_bad_fraction=config.ingestion.max_bad_fraction,
+        # Found above from the folder as this machine sees it; the steps may see it elsewhere.
+        input_config=input_config,
+        output_config=output_config,
     )
     return example_gen, split_names(input_config, output_config)
 
@@ -113,11 +143,17 @@ def class_names(config: PipelineConfig) -> list[str]:
     return names
 
 
-def create_pipeline(config: PipelineConfig, stop_after: str = "all") -> tfx_pipeline.Pipeline:
+def create_pipeline(
+    config: PipelineConfig, stop_after: str = "all", target: str = "local"
+) -> tfx_pipeline.Pipeline:
     """Ingest, validate (stop on anomalies), transform, train, evaluate against the last blessed
-    model, and push only a blessed model. `stop_after` ('data', 'train') builds a prefix."""
+    model, and push only a blessed model. `stop_after` ('data', 'train') builds a prefix.
+    `target` 'kubeflow' builds it for KubeflowV2DagRunner: paths as the image sees them, the
+    kubeflow.pipeline_root, no SQLite store (KFP keeps its own metadata)."""
     if stop_after not in STAGES:
         raise ValueError(f"stop_after must be one of {STAGES}")
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {TARGETS}")
     image_key, label_key = feature_keys(config)
     if not tf.io.gfile.exists(config.data.schema):
         raise ConfigError(
@@ -125,8 +161,8 @@ def create_pipeline(config: PipelineConfig, stop_after: str = "all") -> tfx_pipe
             "`python -m pipeline infer-schema`, review it, and set data.schema to its path."
         )
 
-    example_gen, splits = make_example_gen(config)
-    schema_gen = ImportSchemaGen(schema_file=os.path.abspath(config.data.schema))
+    example_gen, splits = make_example_gen(config, target)
+    schema_gen = ImportSchemaGen(schema_file=runner_path(config, config.data.schema, target))
     statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
     )
@@ -144,23 +180,34 @@ def create_pipeline(config: PipelineConfig, stop_after: str = "all") -> tfx_pipe
 
     if stop_after != "data":
         components += _training_components(
-            config, example_gen, schema_gen, data_gate, splits, image_key, label_key, stop_after
+            config,
+            example_gen,
+            schema_gen,
+            data_gate,
+            splits,
+            image_key,
+            label_key,
+            stop_after,
+            target,
         )
 
+    kubeflow = target == "kubeflow"
     return tfx_pipeline.Pipeline(
         pipeline_name=config.runtime.name,
-        pipeline_root=os.path.abspath(config.pipeline_root),
+        pipeline_root=config.kubeflow.pipeline_root
+        if kubeflow
+        else runner_path(config, config.pipeline_root),
         components=components,
         enable_cache=config.runtime.enable_cache,
-        metadata_connection_config=metadata.sqlite_metadata_connection_config(
-            os.path.abspath(config.metadata_path)
-        ),
+        metadata_connection_config=None
+        if kubeflow
+        else metadata.sqlite_metadata_connection_config(os.path.abspath(config.metadata_path)),
         beam_pipeline_args=list(config.runtime.beam_args),
     )
 
 
 def _training_components(
-    config, example_gen, schema_gen, data_gate, splits, image_key, label_key, stop_after
+    config, example_gen, schema_gen, data_gate, splits, image_key, label_key, stop_after, target
 ) -> list:
     if "train" not in splits or "eval" not in splits:
         raise ConfigError(f"The data needs train and eval splits; it has {splits}.")
@@ -197,16 +244,11 @@ def _training_components(
     if stop_after == "train":
         return [transform, trainer]
 
-    baseline_resolver = Resolver(
-        strategy_class=LatestBlessedOtherModelStrategy,
-        model=Channel(type=standard_artifacts.Model),
-        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
-        candidate=trainer.outputs["model"],
-    ).with_id("latest_blessed_model_resolver")
+    baseline_resolver = _baseline_resolver(config, trainer, target)
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs["model"],
+        baseline_model=baseline_resolver.outputs["model"] if baseline_resolver else None,
         eval_config=make_eval_config(
             len(names),
             config.evaluation.min_accuracy,
@@ -220,11 +262,37 @@ def _training_components(
         model_blessing=evaluator.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
-                base_directory=os.path.abspath(config.serving_dir)
-                if "://" not in config.serving_dir
-                else config.serving_dir
+                base_directory=_serving_dir(config, target)
             )
         ),
         custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
     )
-    return [transform, trainer, baseline_resolver, evaluator, pusher]
+    resolvers = [baseline_resolver] if baseline_resolver else []
+    return [transform, trainer, *resolvers, evaluator, pusher]
+
+
+def _baseline_resolver(config: PipelineConfig, trainer: Trainer, target: str) -> Resolver | None:
+    """The last blessed model, which the Evaluator compares the candidate with."""
+    if target == "kubeflow" and not config.kubeflow.baseline:
+        return None  # see kubeflow.baseline: KFP's own backend runs no resolver tasks
+    if target == "kubeflow":
+        # KFP v2 compiles only TFX's own two resolver strategies (into metadata queries), so
+        # Kubeflow gets TFX's LatestBlessedModelStrategy, which may return the candidate itself
+        # when the Trainer's result was cached.
+        return Resolver(
+            strategy_class=LatestBlessedModelStrategy,
+            model=Channel(type=standard_artifacts.Model),
+            model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+        ).with_id("latest_blessed_model_resolver")
+    return Resolver(
+        strategy_class=LatestBlessedOtherModelStrategy,
+        model=Channel(type=standard_artifacts.Model),
+        model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+        candidate=trainer.outputs["model"],
+    ).with_id("latest_blessed_model_resolver")
+
+
+def _serving_dir(config: PipelineConfig, target: str) -> str:
+    if target == "kubeflow" and not config.runtime.serving_dir:
+        return posixpath.join(config.kubeflow.pipeline_root, "serving")
+    return runner_path(config, config.serving_dir, target)

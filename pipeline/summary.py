@@ -27,16 +27,22 @@ _STATE_NAMES = {
     metadata_store_pb2.Execution.RUNNING: "running",
 }
 _SYSTEM_NODES = {"latest_blessed_model_resolver"}  # resolvers run every time; nothing to cache
+_OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.INTERNAL_OUTPUT)
 _THRESHOLD_OPTION = {"value": "evaluation.min_accuracy", "change": "evaluation.max_accuracy_drop"}
 
 
 @dataclass
 class RunArtifacts:
-    """One pipeline run as recorded in MLMD: node states and output artifact URIs."""
+    """One pipeline run as recorded in MLMD: node states, input and output artifacts, the
+    executions' properties and times (seconds since the epoch)."""
 
     run_id: str
     states: dict[str, str] = field(default_factory=dict)
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # node -> key -> artifact
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)  # node -> key -> artifact
+    properties: dict[str, dict[str, Any]] = field(default_factory=dict)  # execution properties
+    times: dict[str, tuple[float, float]] = field(default_factory=dict)  # node -> (start, end)
+    started: float = 0.0
 
     def uri(self, node: str, key: str) -> str | None:
         artifact = self.outputs.get(node, {}).get(key)
@@ -44,6 +50,13 @@ class RunArtifacts:
 
     def artifact(self, node: str, key: str):
         return self.outputs.get(node, {}).get(key)
+
+    def input(self, node: str, key: str):
+        return self.inputs.get(node, {}).get(key)
+
+
+class RunLookupError(LookupError):
+    """No metadata store, no runs, or no run of that id; the message says which and what to do."""
 
 
 def open_store(config: PipelineConfig) -> metadata_store.MetadataStore:
@@ -69,9 +82,48 @@ def list_run_ids(store: metadata_store.MetadataStore, pipeline_name: str) -> lis
     return sorted(run_ids)
 
 
+def open_existing_store(config: PipelineConfig) -> metadata_store.MetadataStore:
+    """open_store for reading: SQLite would create a missing file, so refuse one first."""
+    if not os.path.exists(config.metadata_path):
+        raise RunLookupError(
+            f"No metadata store at {config.metadata_path}: nothing has run with "
+            f"runtime.root={config.runtime.root} (set --root or --config to the run's)."
+        )
+    return open_store(config)
+
+
+def find_run_id(
+    store: metadata_store.MetadataStore, pipeline_name: str, query: str | None = None
+) -> str:
+    """The run whose id is `query` or starts with it; the latest run when query is None."""
+    run_ids = list_run_ids(store, pipeline_name)
+    if not run_ids:
+        raise RunLookupError(f"The metadata store has no run of pipeline {pipeline_name!r} yet.")
+    if query is None or query == "latest":
+        return run_ids[-1]
+    if query in run_ids:
+        return query
+    matches = [r for r in run_ids if r.startswith(query)]
+    if len(matches) == 1:
+        return matches[0]
+    what = f"{len(matches)} run ids start with" if matches else "No run has the id"
+    raise RunLookupError(
+        f"{what} {query!r}; the metadata store has {len(run_ids)} run(s) of "
+        f"{pipeline_name!r}, and `python -m pipeline runs` lists them."
+    )
+
+
+def _value(value: metadata_store_pb2.Value) -> Any:
+    kind = value.WhichOneof("value")
+    return getattr(value, kind) if kind in ("int_value", "double_value", "string_value") else None
+
+
 def load_run(store: metadata_store.MetadataStore, run_id: str) -> RunArtifacts:
     run = RunArtifacts(run_id)
     context = store.get_context_by_type_and_name("pipeline_run", run_id)
+    if context is None:
+        raise RunLookupError(f"No run {run_id!r} in the metadata store.")
+    run.started = context.create_time_since_epoch / 1000
     executions = sorted(store.get_executions_by_context(context.id), key=lambda e: e.id)
     for execution in executions:
         node = next(
@@ -80,10 +132,20 @@ def load_run(store: metadata_store.MetadataStore, run_id: str) -> RunArtifacts:
             if store.get_context_types_by_id([c.type_id])[0].name == "node"
         )
         run.states[node] = _STATE_NAMES.get(execution.last_known_state, "unknown")
+        run.times[node] = (
+            execution.create_time_since_epoch / 1000,
+            execution.last_update_time_since_epoch / 1000,
+        )
+        run.properties[node] = {k: _value(v) for k, v in execution.custom_properties.items()}
         events = store.get_events_by_execution_ids([execution.id])
-        outputs = [e for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
-        artifacts = {a.id: a for a in store.get_artifacts_by_id([e.artifact_id for e in outputs])}
+        artifacts = {
+            a.id: a for a in store.get_artifacts_by_id(list({e.artifact_id for e in events}))
+        }
+        # A resolver's outputs are INTERNAL_OUTPUT events (for the resolver, the baseline model).
+        outputs = [e for e in events if e.type in _OUTPUT_EVENTS]
+        inputs = [e for e in events if e.type == metadata_store_pb2.Event.INPUT]
         run.outputs[node] = {e.path.steps[0].key: artifacts[e.artifact_id] for e in outputs}
+        run.inputs[node] = {e.path.steps[0].key: artifacts[e.artifact_id] for e in inputs}
     return run
 
 
@@ -158,6 +220,16 @@ class RunSummary:
         states = [state for node, state in self.steps if node not in _SYSTEM_NODES]
         return bool(states) and all(state == "cached" for state in states)
 
+    @property
+    def status(self) -> str:
+        """complete, cached (nothing new ran), failed, or incomplete (killed, or still running)."""
+        states = {state for _, state in self.steps}
+        if "failed" in states:
+            return "failed"
+        if states & {"running", "unknown"}:
+            return "incomplete"
+        return "cached" if self.all_cached else "complete"
+
     def text(self) -> str:
         lines = ["", f"Run {self.run_id}"]
         if self.all_cached:
@@ -224,7 +296,7 @@ class RunSummary:
         baseline = self.metrics.get("baseline", {})
         lines = [
             "  Metrics:    candidate"
-            + ("   baseline" if baseline else "   (no baseline yet: first blessed model)")
+            + ("   baseline" if baseline else "   (no baseline: no model blessed before)")
         ]
         for name in ("example_count", ACCURACY, "macro_auc"):
             if name in candidate:
@@ -240,7 +312,11 @@ def run_summary(
     run_ids = list_run_ids(store, config.runtime.name)
     if not run_ids:
         return RunSummary()
-    run = load_run(store, run_id or run_ids[-1])
+    return summarize(load_run(store, run_id or run_ids[-1]))
+
+
+def summarize(run: RunArtifacts) -> RunSummary:
+    """What the run's artifacts say: data, anomalies, training, metrics, decision, push."""
     summary = RunSummary(run_id=run.run_id, steps=list(run.states.items()))
     report_uri = run.uri("ImageExampleGen", "report")
     if report_uri:

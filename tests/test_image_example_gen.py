@@ -12,7 +12,7 @@ from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-from components.image_example_gen import REPORT_FILE, ImageExampleGen
+from components.image_example_gen import REPORT_FILE, ImageExampleGen, IngestionReport
 
 pytestmark = pytest.mark.slow
 
@@ -167,7 +167,7 @@ def test_messy_folder_is_ingested_with_bad_files_quarantined(
     [examples_artifact] = store.get_artifacts_by_type("Examples")
     class_names = examples_artifact.custom_properties["class_names"].string_value
     assert json.loads(class_names) == CLASSES
-    [report_artifact] = store.get_artifacts_by_type("IngestionReport")
+    [report_artifact] = store.get_artifacts_by_type(IngestionReport.TYPE_NAME)
     assert report_artifact.custom_properties["quarantined"].int_value == len(bad)
     assert report_artifact.custom_properties["examples"].int_value == len(good)
 

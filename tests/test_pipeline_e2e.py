@@ -88,7 +88,7 @@ def test_first_run_blesses_on_the_value_threshold_and_pushes(data, capfd):
     run_record = latest_run(data["root"])
     assert set(run_record.states) == set(COMPONENTS)
     assert all(state == "done" for state in run_record.states.values()), run_record.states
-    assert "(no baseline yet: first blessed model)" in out
+    assert "(no baseline: no model blessed before)" in out
     assert "Decision:   BLESSED" in out
     (version,) = serving_versions(data["root"])
     assert (data["root"] / "serving" / version / "saved_model.pb").exists()

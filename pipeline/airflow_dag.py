@@ -1,0 +1,45 @@
+"""The pipeline as an Airflow DAG: point Airflow's dags folder at a file that imports DAG from here.
+
+The configuration is the YAML file named by $VGG16_PIPELINE_CONFIG (defaults without it); its
+`airflow:` section sets the schedule, start date, catch-up and retries. The DAG's id is the
+pipeline name (runtime.name). Each component is one Airflow task, run by TFX's AirflowDagRunner
+with the same SQLite metadata store and artifact folders as `python -m pipeline run`.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+
+# pipeline/__init__.py, imported first, has set TF_USE_LEGACY_KERAS before TensorFlow loads.
+from airflow import models
+from tfx.orchestration.airflow.airflow_dag_runner import AirflowDagRunner, AirflowPipelineConfig
+
+from pipeline.config import AirflowConfig, PipelineConfig, load_config
+from pipeline.pipeline import create_pipeline
+
+CONFIG_ENV = "VGG16_PIPELINE_CONFIG"
+
+
+def dag_config(airflow: AirflowConfig) -> dict:
+    """Keyword arguments of airflow.models.DAG from the `airflow:` section."""
+    return {
+        "schedule": airflow.schedule or None,
+        "start_date": datetime.datetime.fromisoformat(airflow.start_date).replace(
+            tzinfo=datetime.timezone.utc
+        ),
+        "catchup": airflow.catchup,
+        "default_args": {
+            "retries": airflow.retries,
+            "retry_delay": datetime.timedelta(minutes=airflow.retry_delay_minutes),
+        },
+    }
+
+
+def create_dag(config: PipelineConfig) -> models.DAG:
+    config.validate()
+    runner = AirflowDagRunner(AirflowPipelineConfig(airflow_dag_config=dag_config(config.airflow)))
+    return runner.run(create_pipeline(config))
+
+
+DAG = create_dag(load_config(os.environ.get(CONFIG_ENV)))

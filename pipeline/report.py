@@ -1,0 +1,839 @@
+"""The run report: one self-contained HTML page of a run's data, training, evaluation, decision.
+
+Everything comes from the metadata store and the run's artifacts, so `python -m pipeline report`
+rebuilds the page of any past run. Charts are PNGs inlined as data: URLs and the CSS is inline;
+a Content-Security-Policy forbids every fetch, so the file opens the same offline and mailed.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, never a window
+import matplotlib.pyplot as plt
+import numpy as np
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from google.protobuf import json_format
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.types import artifact_utils, standard_artifacts
+
+from components.data_gate import SCHEMA_DIFF_FILE, describe_anomalies
+from pipeline.config import PipelineConfig
+from pipeline.summary import (
+    RunArtifacts,
+    RunLookupError,
+    RunSummary,
+    find_run_id,
+    load_run,
+    open_existing_store,
+    summarize,
+)
+
+SIZE_FEATURES = ("height", "width")  # written by ImageExampleGen for every example
+SPLIT_COLOURS = {"train": "#4c72b0", "eval": "#dd8452", "test": "#55a868", "all": "#8172b3"}
+_STATE_COLOURS = {"cached": "#b0b7bf", "failed": "#c44e52"}
+_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+_CSS = """
+body { font: 15px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1100px;
+       padding: 0 24px 48px; color: #1d232a; }
+h1 { font-size: 24px; margin: 24px 0 4px; } h2 { border-bottom: 2px solid #dde3ea;
+     padding-bottom: 4px; margin-top: 36px; } h3 { font-size: 16px; margin: 20px 0 6px; }
+.meta { color: #59636e; margin: 0 0 12px; } nav a { margin-right: 14px; }
+.verdict { display: inline-block; padding: 6px 14px; border-radius: 6px; font-weight: 600; }
+.good { background: #dcf5e3; color: #11632b; } .bad { background: #fde2e1; color: #9b1c1c; }
+.neutral { background: #eef1f4; color: #39424b; }
+.warning { background: #fff4d6; border-left: 4px solid #e0a100; padding: 8px 12px; }
+table { border-collapse: collapse; margin: 8px 0 12px; }
+th, td { border-bottom: 1px solid #e4e8ec; padding: 4px 12px 4px 0; text-align: left;
+         vertical-align: top; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.pass { color: #11632b; font-weight: 600; } .fail { color: #9b1c1c; font-weight: 600; }
+.na { color: #6b7580; } figure { margin: 12px 0; } figcaption { color: #59636e; font-size: 13px; }
+img { max-width: 100%; height: auto; } code { font-size: 13px; word-break: break-all; }
+pre { background: #f6f8fa; padding: 10px; overflow-x: auto; white-space: pre-wrap; }
+.row { display: flex; flex-wrap: wrap; gap: 8px 32px; align-items: flex-start; }
+"""
+
+
+@dataclass
+class SizeHistogram:
+    """One split's StatisticsGen histogram of one image-size feature, in pixels."""
+
+    buckets: list[tuple[float, float, float]]  # (low, high, count)
+    min: float
+    median: float
+    max: float
+
+
+@dataclass
+class ReportData:
+    """What the page shows of one run, read once."""
+
+    pipeline_name: str
+    run: RunArtifacts
+    summary: RunSummary
+    class_names: list[str] = field(default_factory=list)
+    image_sizes: dict[str, dict[str, SizeHistogram]] = field(default_factory=dict)
+    validator_anomalies: list[str] | None = None  # when DataGate failed
+    eval_split: str = ""
+    confusion: np.ndarray | None = None
+    thresholds: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+
+
+# --- Reading ------------------------------------------------------------------------------------
+
+
+def class_names_of(summary: RunSummary) -> list[str]:
+    """The model's class names (label order), else the ingested folders' (the same order)."""
+    if summary.training and summary.training.get("class_names"):
+        return list(summary.training["class_names"])
+    if summary.ingestion:
+        return list(summary.ingestion["classes"])
+    return []
+
+
+def image_size_histograms(statistics) -> dict[str, dict[str, SizeHistogram]]:
+    """{'height'|'width': {split: histogram}}: StatisticsGen's numeric statistics of the image
+    sizes ImageExampleGen records (imported TFRecords may have no such features)."""
+    artifact = standard_artifacts.ExampleStatistics()
+    artifact.set_mlmd_artifact(statistics)
+    sizes: dict[str, dict[str, SizeHistogram]] = {}
+    for split in artifact_utils.decode_split_names(artifact.split_names):
+        stats = stats_artifact_utils.load_statistics(artifact, split).proto()
+        for feature in stats.datasets[0].features:
+            name = feature.path.step[0] if feature.path.step else feature.name
+            num = feature.num_stats
+            standard = [h for h in num.histograms if h.type == h.HistogramType.STANDARD]
+            if name in SIZE_FEATURES and standard:
+                buckets = [(b.low_value, b.high_value, b.sample_count) for b in standard[0].buckets]
+                sizes.setdefault(name, {})[split] = SizeHistogram(
+                    buckets, num.min, num.median, num.max
+                )
+    return sizes
+
+
+def validator_anomalies(anomalies) -> list[str]:
+    """ExampleValidator's anomalies, for a run whose DataGate failed: a failed step's result
+    is not recorded, but what it read is."""
+    artifact = standard_artifacts.ExampleAnomalies()
+    artifact.set_mlmd_artifact(anomalies)
+    lines = []
+    for split in artifact_utils.decode_split_names(artifact.split_names):
+        path = os.path.join(artifact_utils.get_split_uri([artifact], split), SCHEMA_DIFF_FILE)
+        proto = anomalies_pb2.Anomalies()
+        with tf.io.gfile.GFile(path, "rb") as f:
+            proto.ParseFromString(f.read())
+        lines += describe_anomalies(split, proto)
+    return lines
+
+
+def confusion_matrix(evaluation_uri: str, num_classes: int) -> np.ndarray | None:
+    """The candidate's confusion matrix on the whole evaluation split (rows: actual class),
+    from TFMA's MultiClassConfusionMatrixPlot."""
+    for plots in tfma.load_plots(evaluation_uri):
+        if plots.slice_key.single_slice_keys:
+            continue
+        for kv in plots.plot_keys_and_values:
+            if kv.key.model_name not in ("", "candidate") or not kv.value.HasField(
+                "multi_class_confusion_matrix_at_thresholds"
+            ):
+                continue
+            matrices = kv.value.multi_class_confusion_matrix_at_thresholds.matrices
+            entries = matrices[0].entries if matrices else []
+            size = max([num_classes] + [e.actual_class_id + 1 for e in entries])
+            matrix = np.zeros((size, size))
+            for e in entries:
+                if 0 <= e.predicted_class_id < size:  # -1: no class reached the threshold
+                    matrix[e.actual_class_id, e.predicted_class_id] += e.num_weighted_examples
+            return matrix
+    return None
+
+
+def _metric_name(metric: tfma.MetricConfig) -> str:
+    """TFMA's key name for a metric config: its Keras name, snake case of the class name."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", metric.class_name).lower()
+
+
+def _bounds(threshold: tfma.MetricThreshold) -> list[tuple[str, str]]:
+    """(kind, human-readable rule) of each part of a threshold."""
+    rules = []
+    value = threshold.value_threshold
+    if threshold.HasField("value_threshold"):
+        parts = []
+        if value.HasField("lower_bound"):
+            parts.append(f">= {value.lower_bound.value:g}")
+        if value.HasField("upper_bound"):
+            parts.append(f"<= {value.upper_bound.value:g}")
+        rules.append(("value", " and ".join(parts)))
+    if threshold.HasField("change_threshold"):
+        change = threshold.change_threshold
+        sign = "<=" if change.direction == tfma.MetricDirection.LOWER_IS_BETTER else ">="
+        parts = []
+        if change.HasField("absolute"):
+            parts.append(f"change {sign} {change.absolute.value:+g}")
+        if change.HasField("relative"):
+            parts.append(f"relative change {sign} {change.relative.value:+g}")
+        rules.append(("change", " and ".join(parts) + " against the baseline"))
+    return rules
+
+
+def threshold_rows(
+    eval_config_json: str, evaluation_uri: str, metrics: dict[str, dict[str, float]]
+) -> list[dict[str, Any]]:
+    """Every blessing threshold of the whole-split slice: rule, value, pass/fail (from TFMA's
+    validation result, the Evaluator's own verdict)."""
+    config = json_format.Parse(eval_config_json, tfma.EvalConfig())
+    validation = tfma.load_validation_result(evaluation_uri)
+    failed = {
+        (f.metric_key.name, f.metric_key.is_diff)
+        for per_slice in validation.metric_validations_per_slice
+        for f in per_slice.failures
+    }
+    candidate, baseline = metrics.get("candidate", {}), metrics.get("baseline", {})
+    rows = []
+    for spec in config.metrics_specs:
+        for metric in spec.metrics:
+            thresholds = [metric.threshold] if metric.HasField("threshold") else []
+            thresholds += [
+                t.threshold
+                for t in metric.per_slice_thresholds
+                if any(not s.feature_keys and not s.feature_values for s in t.slicing_specs)
+            ]
+            name = _metric_name(metric)
+            for threshold in thresholds:
+                for kind, rule in _bounds(threshold):
+                    rows.append(threshold_row(name, kind, rule, candidate, baseline, failed))
+    return rows
+
+
+def threshold_row(
+    name: str,
+    kind: str,
+    rule: str,
+    candidate: dict[str, float],
+    baseline: dict[str, float],
+    failed: set[tuple[str, bool]],
+) -> dict[str, Any]:
+    """One threshold: the candidate's value (value thresholds) or its difference from the
+    baseline (change thresholds, which TFMA skips while there is no baseline)."""
+    row = {"metric": name, "kind": kind, "rule": rule, "value": None, "result": "pass"}
+    if kind == "change":
+        if name not in baseline:
+            return {**row, "result": "not applied: no baseline yet"}
+        row["value"] = candidate.get(name, float("nan")) - baseline[name]
+    else:
+        row["value"] = candidate.get(name)
+    if (name, kind == "change") in failed:
+        row["result"] = "fail"
+    return row
+
+
+def read_report_data(pipeline_name: str, run: RunArtifacts, error: str = "") -> ReportData:
+    summary = summarize(run)
+    data = ReportData(pipeline_name, run, summary, class_names_of(summary), error=error)
+    statistics = run.artifact("StatisticsGen", "statistics")
+    if statistics is not None:
+        data.image_sizes = image_size_histograms(statistics)
+    anomalies = run.artifact("ExampleValidator", "anomalies")
+    if summary.anomalies is None and anomalies is not None:
+        data.validator_anomalies = validator_anomalies(anomalies)
+    evaluation_uri = run.uri("Evaluator", "evaluation")
+    if evaluation_uri:
+        splits = run.properties.get("Evaluator", {}).get("example_splits") or "[]"
+        data.eval_split = ", ".join(json.loads(splits))
+        data.confusion = confusion_matrix(evaluation_uri, len(data.class_names))
+        eval_config = run.properties.get("Evaluator", {}).get("eval_config")
+        if eval_config:
+            data.thresholds = threshold_rows(eval_config, evaluation_uri, summary.metrics)
+    return data
+
+
+# --- Charts -------------------------------------------------------------------------------------
+
+
+def _png(fig) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def plot_examples_per_class(ingestion: dict[str, Any]) -> bytes:
+    """Grouped bars: examples of each class, one bar per split."""
+    classes = ingestion["classes"]
+    per_split = ingestion["examples_per_split_and_class"]
+    fig, ax = plt.subplots(figsize=(min(4 + 0.6 * len(classes), 14), 3.4))
+    width = 0.8 / max(len(per_split), 1)
+    x = np.arange(len(classes))
+    for i, (split, counts) in enumerate(per_split.items()):
+        ax.bar(
+            x + i * width - 0.4 + width / 2,
+            [counts.get(c, 0) for c in classes],
+            width,
+            label=f"{split} ({sum(counts.values())})",
+            color=SPLIT_COLOURS.get(split),
+        )
+    _class_ticks(ax, x, classes)
+    ax.set_ylabel("examples")
+    ax.set_title("Examples per class and split")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
+def _class_ticks(ax, x: np.ndarray, names: list[str]) -> None:
+    """Class names under the bars, slanted when they would run into each other."""
+    slanted = len(names) > 6 or max((len(n) for n in names), default=0) > 9
+    ax.set_xticks(x, names, rotation=30 if slanted else 0, ha="right" if slanted else "center")
+
+
+def rebin(buckets: list[tuple[float, float, float]], edges: np.ndarray) -> np.ndarray:
+    """TFDV's buckets (their edges differ per split) spread over common bins in proportion to
+    their overlap; a bucket of a single value goes whole to its bin."""
+    counts = np.zeros(len(edges) - 1)
+    for low, high, count in buckets:
+        if high <= low:
+            index = np.searchsorted(edges, low, side="right") - 1
+            counts[min(max(index, 0), len(counts) - 1)] += count
+            continue
+        overlap = np.clip(np.minimum(edges[1:], high) - np.maximum(edges[:-1], low), 0, None)
+        counts += count * overlap / (high - low)
+    return counts
+
+
+def plot_image_sizes(sizes: dict[str, dict[str, SizeHistogram]]) -> bytes:
+    """Histograms of image height and width (pixels) as ingested, splits stacked."""
+    fig, axes = plt.subplots(1, len(SIZE_FEATURES), figsize=(10, 3), sharey=True)
+    for ax, feature in zip(axes, SIZE_FEATURES, strict=True):
+        per_split = sizes.get(feature, {})
+        if not per_split:
+            continue
+        low = min(h.min for h in per_split.values())
+        high = max(h.max for h in per_split.values())
+        bins = int(min(20, max(1, high - low)))
+        edges = np.linspace(low, high, bins + 1) if high > low else np.array([low - 1, low + 1])
+        bottom = np.zeros(len(edges) - 1)
+        for split, histogram in per_split.items():
+            counts = rebin(histogram.buckets, edges)
+            ax.bar(
+                edges[:-1],
+                counts,
+                np.diff(edges),
+                bottom=bottom,
+                align="edge",
+                label=split,
+                color=SPLIT_COLOURS.get(split),
+                edgecolor="white",
+            )
+            bottom += counts
+        ax.set_xlabel(f"{feature} (pixels)")
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[0].set_ylabel("images")
+    axes[0].legend(frameon=False)
+    fig.suptitle("Image sizes")
+    return _png(fig)
+
+
+def plot_training_curves(history: list[dict[str, Any]]) -> bytes:
+    """Loss and accuracy per epoch, training and validation, both phases on one epoch axis."""
+    epochs = [e for e in history if "epoch" in e]
+    x = np.arange(1, len(epochs) + 1)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.4))
+    for ax, metric in zip(axes, ("loss", "accuracy"), strict=True):
+        for key, style in ((metric, "-o"), (f"val_{metric}", "--s")):
+            values = [e.get(key, np.nan) for e in epochs]
+            ax.plot(x, values, style, markersize=3, label="validation" if "val" in key else "train")
+        phases = [e["phase"] for e in epochs]
+        for i in range(1, len(phases)):
+            if phases[i] != phases[i - 1]:
+                ax.axvline(i + 0.5, color="#999", linestyle=":")
+        for phase in dict.fromkeys(phases):
+            first = phases.index(phase) + 1
+            ax.annotate(
+                phase,
+                (first, 1.0),
+                xycoords=("data", "axes fraction"),
+                va="top",
+                fontsize=9,
+                color="#555",
+            )
+        ax.set_xlabel("epoch (both phases)")
+        ax.set_title(metric)
+        ax.spines[["top", "right"]].set_visible(False)
+    axes[1].legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _png(fig)
+
+
+def plot_step_times(run: RunArtifacts) -> bytes:
+    """Seconds per component (from MLMD's execution times); cached steps in grey."""
+    nodes = list(run.times)
+    seconds = [end - start for start, end in run.times.values()]
+    colours = [_STATE_COLOURS.get(run.states.get(n, ""), "#4c72b0") for n in nodes]
+    fig, ax = plt.subplots(figsize=(8, 0.35 * len(nodes) + 0.8))
+    ax.barh(nodes, seconds, color=colours)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds")
+    ax.set_title("Time per component (grey: cached)")
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
+def plot_per_class(precision: list[float], recall: list[float], class_names: list[str]) -> bytes:
+    """Grouped bars; a missing value (no prediction of the class: no precision) is no bar."""
+    x = np.arange(len(class_names))
+    fig, ax = plt.subplots(figsize=(min(4 + 0.6 * len(class_names), 14), 3.2))
+    ax.bar(x - 0.2, precision, 0.4, label="precision", color="#4c72b0")
+    ax.bar(x + 0.2, recall, 0.4, label="recall", color="#dd8452")
+    _class_ticks(ax, x, class_names)
+    ax.set_ylim(0, 1.2)
+    ax.set_yticks(np.linspace(0, 1, 6))
+    ax.set_title("Candidate: precision and recall per class (top-1)")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.spines[["top", "right"]].set_visible(False)
+    return _png(fig)
+
+
+def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str]) -> bytes:
+    """Heat map of counts, actual classes down, predicted across."""
+    n = matrix.shape[0]
+    names = (class_names + [str(i) for i in range(len(class_names), n)])[:n]
+    side = min(2.5 + 0.45 * n, 12)
+    fig, ax = plt.subplots(figsize=(side + 1, side))
+    image = ax.imshow(matrix, cmap="Blues")
+    if n <= 30:  # beyond that the numbers are unreadable; the colours still tell
+        for (i, j), count in np.ndenumerate(matrix):
+            colour = "white" if count > matrix.max() / 2 else "black"
+            ax.text(j, i, f"{count:g}", ha="center", va="center", color=colour, fontsize=9)
+    ax.set_xticks(range(n), names, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center")
+    ax.set_yticks(range(n), names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("actual class")
+    ax.set_title("Confusion matrix (candidate, evaluation split)")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    return _png(fig)
+
+
+# --- HTML ---------------------------------------------------------------------------------------
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def figure(chart_id: str, png: bytes, caption: str) -> str:
+    data = base64.b64encode(png).decode()
+    return (
+        f'<figure id="{esc(chart_id)}"><img src="data:image/png;base64,{data}" '
+        f'alt="{esc(caption)}"><figcaption>{esc(caption)}</figcaption></figure>'
+    )
+
+
+def table(header: list[str], rows: list[list[Any]], numeric: set[int] = frozenset()) -> str:
+    """Header text is escaped here; cells are HTML already (escape what goes in)."""
+
+    def cell(tag: str, i: int, value: Any) -> str:
+        css = ' class="num"' if i in numeric else ""
+        return f"<{tag}{css}>{value}</{tag}>"
+
+    head = "".join(cell("th", i, esc(h)) for i, h in enumerate(header))
+    body = "".join(
+        "<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>" for row in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _number(value: float | None, digits: int = 4) -> str:
+    return "&ndash;" if value is None or np.isnan(value) else f"{value:.{digits}f}"
+
+
+def _when(seconds: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) if seconds else "unknown"
+
+
+def _not_reached(what: str) -> str:
+    return f'<p class="na">{esc(what)}: not reached in this run.</p>'
+
+
+def _chart(chart_id: str, plot: Callable[[], bytes], caption: str) -> str:
+    """A chart, or a line saying why it could not be drawn: one bad artifact must not cost
+    the whole page."""
+    try:
+        return figure(chart_id, plot(), caption)
+    except Exception as error:
+        why = f"{type(error).__name__}: {error}"
+        return f'<p class="na">{esc(caption)}: not drawn ({esc(why)})</p>'
+
+
+def steps_section(data: ReportData) -> str:
+    run = data.run
+    rows = [
+        [esc(node), esc(run.states.get(node, "")), _number(end - start, 1)]
+        for node, (start, end) in run.times.items()
+    ]
+    total = max((e for _, e in run.times.values()), default=0) - run.started
+    parts = [
+        "<h2>Steps</h2>",
+        f"<p>{len(rows)} component(s), {total:.0f} s from start to end.</p>",
+        '<div class="row">',
+        table(["component", "state", "seconds"], rows, numeric={2}),
+        _chart("chart-step-times", lambda: plot_step_times(run), "Time per component"),
+        "</div>",
+    ]
+    return '<section id="steps">' + "".join(parts) + "</section>"
+
+
+def data_section(data: ReportData) -> str:
+    s = data.summary
+    parts = ["<h2>Data</h2>"]
+    report = s.ingestion
+    if report:
+        splits = ", ".join(f"{esc(k)} {v}" for k, v in report["examples_per_split"].items())
+        parts.append(
+            f"<p>{esc(report['examples'])} examples ({splits}) in {len(report['classes'])} "
+            f"classes, from {esc(report['image_files'])} image files.</p>"
+        )
+        parts.append(
+            _chart(
+                "chart-examples-per-class",
+                lambda: plot_examples_per_class(report),
+                "Examples per class and split (ingestion report)",
+            )
+        )
+    else:
+        parts.append(_not_reached("Ingestion report (image folders only)"))
+    if data.image_sizes:
+        parts.append(image_sizes_html(data.image_sizes))
+    parts.append(quarantine_html(report))
+    parts.append("<h3>Schema anomalies</h3>")
+    parts.append(anomalies_html(data))
+    return '<section id="data">' + "".join(parts) + "</section>"
+
+
+def image_sizes_html(sizes: dict[str, dict[str, SizeHistogram]]) -> str:
+    splits = list(dict.fromkeys(split for per_split in sizes.values() for split in per_split))
+
+    def span(feature: str, split: str) -> str:
+        h = sizes.get(feature, {}).get(split)
+        return "&ndash;" if h is None else f"{h.min:g} / {h.median:g} / {h.max:g}"
+
+    rows = [[esc(split)] + [span(f, split) for f in SIZE_FEATURES] for split in splits]
+    header = ["split"] + [f"{f} min / median / max" for f in SIZE_FEATURES]
+    return (
+        '<div class="row">'
+        + table(header, rows, {1, 2})
+        + _chart(
+            "chart-image-sizes",
+            lambda: plot_image_sizes(sizes),
+            "Image height and width in pixels, splits stacked (StatisticsGen)",
+        )
+        + "</div>"
+    )
+
+
+def anomalies_html(data: ReportData) -> str:
+    anomalies = data.summary.anomalies
+    note = ""
+    if anomalies is None and data.validator_anomalies is not None:
+        anomalies = data.validator_anomalies
+        note = (
+            "<p>DataGate stopped the run; ExampleValidator found these (the label-drift "
+            "check's findings are in the error below or the run's log).</p>"
+        )
+    if anomalies is None:
+        return _not_reached("Data validation")
+    if not anomalies:
+        return f'{note}<p id="anomalies">none</p>'
+    items = "".join(f"<li>{esc(a)}</li>" for a in anomalies)
+    return f'{note}<ul id="anomalies">{items}</ul>'
+
+
+def quarantine_html(report: dict[str, Any] | None) -> str:
+    if not report:
+        return ""
+    parts = [f"<h3>Quarantined files: {len(report['quarantined'])}</h3>"]
+    if report["quarantined"]:
+        rows = [[f"<code>{esc(q['path'])}</code>", esc(q["reason"])] for q in report["quarantined"]]
+        parts.append(table(["file", "reason"], rows))
+    skipped = report["skipped"]
+    if skipped:
+        parts.append(
+            "<p>Skipped (not image files): "
+            + ", ".join(f"{esc(reason)}: {n}" for reason, n in skipped.items())
+            + "</p>"
+        )
+    return "".join(parts)
+
+
+def training_section(data: ReportData) -> str:
+    t = data.summary.training
+    parts = ["<h2>Training</h2>"]
+    if not t:
+        return '<section id="training">' + "".join(parts) + _not_reached("Training") + "</section>"
+    parts.append(f"<p>Base: VGG16, {esc(t['base_weights'])}.</p>")
+    if t.get("weights_warning"):
+        parts.append(f'<p class="warning">{esc(t["weights_warning"])}</p>')
+    rows = []
+    for phase in dict.fromkeys(e["phase"] for e in t["history"]):
+        epochs = [e for e in t["history"] if e["phase"] == phase and "epoch" in e]
+        seconds = sum(e.get("seconds", 0.0) for e in t["history"] if e["phase"] == phase)
+        if not epochs:
+            rows.append(
+                [esc(phase), "&ndash;", "&ndash;", "&ndash;", "&ndash;", _number(seconds, 1)]
+            )
+            continue
+        rates = sorted({e["learning_rate"] for e in epochs if "learning_rate" in e})
+        best = max((e.get("val_accuracy", np.nan) for e in epochs), default=None)
+        rows.append(
+            [
+                esc(phase),
+                str(len(epochs)),
+                esc(", ".join(f"{r:.2g}" for r in rates)),
+                _number(best, 3),
+                _number(epochs[-1].get("loss"), 3),
+                _number(seconds, 1),
+            ]
+        )
+    header = ["phase", "epochs", "learning rate", "best val accuracy", "last loss", "seconds"]
+    parts.append(table(header, rows, numeric={1, 3, 4, 5}))
+    if any("epoch" in e for e in t["history"]):
+        parts.append(
+            _chart(
+                "chart-training-curves",
+                lambda: plot_training_curves(t["history"]),
+                "Loss and accuracy per epoch (history.json); dotted line: phase 2 begins",
+            )
+        )
+    return '<section id="training">' + "".join(parts) + "</section>"
+
+
+def evaluation_section(data: ReportData) -> str:
+    s = data.summary
+    parts = ["<h2>Evaluation</h2>"]
+    if not s.metrics:
+        return '<section id="evaluation">' + parts[0] + _not_reached("Evaluation") + "</section>"
+    candidate, baseline = s.metrics.get("candidate", {}), s.metrics.get("baseline", {})
+    on = f" on the {esc(data.eval_split)} split" if data.eval_split else ""
+    count = candidate.get("example_count")
+    examples = f" ({count:g} examples)" if count is not None else ""
+    parts.append(f"<p>Judged by TFMA{on}{examples}.</p>")
+    if not baseline:
+        parts.append("<p>No baseline yet: this is the first model to be judged.</p>")
+    overall = sorted(n for n in candidate if "/class_" not in n)
+    rows = [
+        [
+            esc(n),
+            _number(candidate[n]),
+            _number(baseline.get(n)),
+            _signed(candidate[n] - baseline[n] if n in baseline else None),
+        ]
+        for n in overall
+    ]
+    parts.append("<h3>Candidate against baseline</h3>")
+    parts.append(table(["metric", "candidate", "baseline", "difference"], rows, {1, 2, 3}))
+    parts.append(per_class_html(data, candidate))
+    if data.confusion is not None:
+        parts.append(
+            _chart(
+                "confusion-matrix",
+                lambda: plot_confusion_matrix(data.confusion, data.class_names),
+                "Confusion matrix of the candidate on the evaluation split (TFMA)",
+            )
+        )
+    parts.append("<h3>Thresholds</h3>")
+    rows = []
+    for t in data.thresholds:
+        result = t["result"]
+        css = {"pass": "pass", "fail": "fail"}.get(result, "na")
+        value = _number(t["value"]) if t["kind"] == "value" else _signed(t["value"])
+        rows.append(
+            [esc(t["metric"]), esc(t["rule"]), value, f'<span class="{css}">{esc(result)}</span>']
+        )
+    parts.append(
+        table(["metric", "rule", "value", "result"], rows, {2})
+        if rows
+        else '<p class="na">No thresholds configured.</p>'
+    )
+    return '<section id="evaluation">' + "".join(parts) + "</section>"
+
+
+def _signed(value: float | None) -> str:
+    return "&ndash;" if value is None or np.isnan(value) else f"{value:+.4f}"
+
+
+def top1_per_class(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(precision, recall) per class of the most probable class, the prediction that accuracy
+    counts, from the confusion matrix; NaN where a class was never predicted or never seen."""
+    hits = np.diag(matrix)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return hits / matrix.sum(axis=0), hits / matrix.sum(axis=1)
+
+
+def per_class_html(data: ReportData, candidate: dict[str, float]) -> str:
+    """Top-1 precision and recall (from the confusion matrix) beside TFMA's binarized class_id
+    metrics, which count a class as predicted only when its probability reaches 0.5: on an
+    unsure model the two differ a lot, and both are true."""
+    ids = sorted(
+        {int(n.rsplit("_", 1)[1]) for n in candidate if n.startswith(("precision/", "recall/"))}
+    )
+    if data.confusion is not None:
+        ids = sorted(set(ids) | set(range(data.confusion.shape[0])))
+    if not ids:
+        return ""
+    names = [data.class_names[i] if i < len(data.class_names) else str(i) for i in ids]
+    columns: dict[str, list[float]] = {}
+    if data.confusion is not None:
+        precision, recall = top1_per_class(data.confusion)
+        columns["examples"] = [data.confusion[i].sum() for i in ids]
+        columns["precision"] = [precision[i] for i in ids]
+        columns["recall"] = [recall[i] for i in ids]
+    if any(n.startswith("precision/") for n in candidate):
+        columns["precision (p ≥ 0.5)"] = [
+            candidate.get(f"precision/class_{i}", np.nan) for i in ids
+        ]
+        columns["recall (p ≥ 0.5)"] = [candidate.get(f"recall/class_{i}", np.nan) for i in ids]
+    rows = [
+        [str(i), esc(name)]
+        + [_number(values[row], 0 if key == "examples" else 3) for key, values in columns.items()]
+        for row, (i, name) in enumerate(zip(ids, names, strict=True))
+    ]
+    header = ["id", "class", *columns]
+    if data.confusion is not None:
+        bars = (columns["precision"], columns["recall"])
+        caption = "Top-1 precision and recall per class (from the confusion matrix)"
+    else:
+        bars = (columns["precision (p ≥ 0.5)"], columns["recall (p ≥ 0.5)"])
+        caption = "Precision and recall per class (TFMA binarized class_id metrics, p ≥ 0.5)"
+    note = (
+        "<p>Top-1: the most probable class is the prediction, as for accuracy and the confusion "
+        "matrix. p ≥ 0.5: TFMA's binarized class_id metrics, where a class counts as predicted "
+        "only when its probability reaches 0.5.</p>"
+    )
+    chart = _chart("chart-per-class", lambda: plot_per_class(*bars, names), caption)
+    return (
+        '<h3>Per class (candidate)</h3><div class="row">'
+        + table(header, rows, set(range(2, len(header))))
+        + chart
+        + "</div>"
+        + note
+    )
+
+
+def decision_text(data: ReportData) -> tuple[str, str]:
+    """(css class, one sentence): the verdict, and what happened to serving."""
+    s = data.summary
+    if s.blessed is None:
+        failed = [node for node, state in s.steps if state == "failed"]
+        if failed or data.error:
+            where = f" at {failed[0]}" if failed else ""
+            return "bad", f"No decision: the run failed{where} before the Evaluator judged a model."
+        if s.status == "incomplete":
+            return "bad", "No decision: the run stopped (killed, or still running)."
+        return "neutral", "No decision: this run stopped before evaluation (--stop-after)."
+    if s.blessed:
+        verdict = "BLESSED: the candidate passed every threshold."
+    else:
+        verdict = "NOT BLESSED: " + "; ".join(s.failures or ["a threshold failed"]) + "."
+    if s.pushed_version and s.push_cached:
+        serving = f" Serving version {s.pushed_version} (pushed by an earlier run; nothing new)."
+    elif s.pushed_version:
+        serving = f" Pushed as version {s.pushed_version}."
+    elif s.blessed is False:
+        serving = " Nothing pushed; the serving location is unchanged."
+    else:
+        serving = ""
+    return ("good" if s.blessed else "bad"), verdict + serving
+
+
+def decision_section(data: ReportData) -> str:
+    s = data.summary
+    css, text = decision_text(data)
+    parts = ["<h2>Decision</h2>", f'<p id="decision-text" class="verdict {css}">{esc(text)}</p>']
+    if s.pushed_version:
+        parts.append(
+            f"<p>Version <strong>{esc(s.pushed_version)}</strong> at "
+            f"<code>{esc(s.pushed_path)}</code></p>"
+        )
+    if data.error:
+        parts.append(f"<h3>Error</h3><pre>{esc(data.error)}</pre>")
+    elif s.status == "failed":
+        parts.append("<p>The error is in the run's log, under the pipeline root's logs/.</p>")
+    return '<section id="decision">' + "".join(parts) + "</section>"
+
+
+def render(data: ReportData) -> str:
+    s, run = data.summary, data.run
+    css, text = decision_text(data)
+    sections = [
+        steps_section(data),
+        data_section(data),
+        training_section(data),
+        evaluation_section(data),
+        decision_section(data),
+    ]
+    cached = (
+        '<p class="meta">Nothing changed since the last run: every step was cached.</p>'
+        if s.all_cached
+        else ""
+    )
+    nav = " ".join(
+        f'<a href="#{i}">{i.capitalize()}</a>'
+        for i in ("steps", "data", "training", "evaluation", "decision")
+    )
+    return (
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Run {esc(run.run_id)} &middot; {esc(data.pipeline_name)}</title>"
+        f"<style>{_CSS}</style></head><body>"
+        f'<header><h1>Run {esc(run.run_id)}</h1><p class="meta">Pipeline '
+        f"{esc(data.pipeline_name)} &middot; started {esc(_when(run.started))} &middot; "
+        f'status <span id="run-status">{esc(s.status)}</span></p>{cached}'
+        f'<p id="verdict" class="verdict {css}">{esc(text)}</p><nav>{nav}</nav></header>'
+        + "".join(sections)
+        + "</body></html>"
+    )
+
+
+def report_path(config: PipelineConfig, run_id: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9._-]", "-", run_id)
+    return os.path.join(config.runtime.root, "reports", f"run-{safe}.html")
+
+
+def write_report(
+    config: PipelineConfig,
+    run_id: str | None = None,
+    error: str = "",
+    started_after: float | None = None,
+    out: str | None = None,
+) -> str | None:
+    """Writes the run's page (default: the latest run) and returns its path. `started_after`:
+    only a run that started then or later (after a failure, the run may not have begun)."""
+    try:
+        store = open_existing_store(config)
+        run = load_run(store, find_run_id(store, config.runtime.name, run_id))
+    except RunLookupError:
+        if started_after is not None:
+            return None  # the run failed before it was recorded: nothing to report on
+        raise
+    if started_after is not None and run.started < started_after - 1:
+        return None
+    data = read_report_data(config.runtime.name, run, error)
+    path = out or report_path(config, run.run_id)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(render(data))
+    return path

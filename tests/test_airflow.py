@@ -1,0 +1,109 @@
+"""The pipeline as an Airflow DAG, run by a real Airflow 2.10 (SQLite, `airflow dags test`)."""
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import make_colour_classes, schema_for_classes
+
+pytestmark = pytest.mark.slow
+
+DAG_ID = "vgg16-airflow-test"
+LOGICAL_DATE = "2024-01-02"
+TASKS = {
+    "ImageExampleGen",
+    "ImportSchemaGen",
+    "StatisticsGen",
+    "ExampleValidator",
+    "DataGate",
+    "Transform",
+    "Trainer",
+    "latest_blessed_model_resolver",
+    "Evaluator",
+    "Pusher",
+}
+
+
+def write_config(tmp_path: Path) -> Path:
+    classes = make_colour_classes(tmp_path / "images", per_class=30)
+    config = {
+        "data": {
+            "images": str(tmp_path / "images"),
+            "schema": str(schema_for_classes(classes, tmp_path / "schema.pbtxt")),
+            "split_buckets": {"train": 2, "eval": 1, "test": 1},
+        },
+        "transform": {"image_size": 32},
+        "training": {
+            "weights": "none",
+            "epochs": 10,
+            "learning_rate": 0.003,
+            "fine_tune_epochs": 1,
+            "batch_size": 16,
+        },
+        "evaluation": {"min_accuracy": 0.5},
+        "runtime": {"name": DAG_ID, "root": str(tmp_path / "runs")},
+        "airflow": {"start_date": "2024-01-01"},
+    }
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def airflow_env(tmp_path: Path, config: Path) -> dict[str, str]:
+    dags = tmp_path / "dags"
+    dags.mkdir()
+    # What a user puts in the dags folder; Airflow only parses files that mention "airflow"
+    # and "dag".
+    (dags / "vgg16_pipeline.py").write_text(
+        "# The VGG16 pipeline as an Airflow DAG.\nfrom pipeline.airflow_dag import DAG  # noqa\n"
+    )
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": str(tmp_path / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        # Importing TensorFlow and TFX takes longer than Airflow's default 30 s parse limit.
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "300",
+        "VGG16_PIPELINE_CONFIG": str(config),
+    }
+
+
+def airflow(env: dict[str, str], *args: str, timeout: int = 120) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "airflow", *args],
+        env=env,
+        cwd=env["AIRFLOW_HOME"],  # not the repository: the package must come from the install
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == 0, f"airflow {' '.join(args)}:\n{result.stderr[-5000:]}"
+    return result.stdout
+
+
+def test_dag_runs_every_task_and_pushes_a_model(tmp_path):
+    env = airflow_env(tmp_path, write_config(tmp_path))
+    Path(env["AIRFLOW_HOME"]).mkdir()
+    airflow(env, "db", "migrate")
+    airflow(env, "dags", "test", DAG_ID, LOGICAL_DATE, timeout=300)
+
+    # `dags test` does not add the DAG to the `dag` table that `dags list-runs` reads.
+    database = sqlite3.connect(Path(env["AIRFLOW_HOME"]) / "airflow.db")
+    ((run_id, run_state),) = database.execute(
+        "SELECT run_id, state FROM dag_run WHERE dag_id = ?", (DAG_ID,)
+    ).fetchall()
+    states = json.loads(airflow(env, "tasks", "states-for-dag-run", DAG_ID, run_id, "-o", "json"))
+    by_task = {s["task_id"]: s["state"] for s in states}
+    print("\n".join(f"{task:32} {state}" for task, state in by_task.items()))
+    assert set(by_task) == TASKS
+    assert all(state == "success" for state in by_task.values()), by_task
+    assert run_state == "success"
+
+    (version,) = (tmp_path / "runs" / "serving").iterdir()
+    assert version.name.isdigit()
+    assert (version / "saved_model.pb").exists()

@@ -1,0 +1,230 @@
+"""The run report in a real headless Chromium, and the run history (`runs`, `show`), on one real
+pipeline run of small generated data (three colour classes, 32 px, random VGG16 weights).
+
+The browser is Debian's Chromium (/usr/bin/chromium, installed by .ci/run), driven by
+Playwright for Python; Playwright's own browser downloads are never used.
+"""
+
+import contextlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+from conftest import make_colour_classes, schema_for_classes
+
+from pipeline.__main__ import main
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # we run as root
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+# As tests/test_pipeline_e2e.py's GOOD: learns the colours in about a minute.
+SETTINGS = [
+    "transform.image_size=32",
+    "training.weights=none",
+    "training.epochs=15",
+    "training.learning_rate=0.003",
+    "training.fine_tune_epochs=2",
+    "training.batch_size=16",
+    "evaluation.min_accuracy=0.5",
+    "data.split_buckets={train: 2, eval: 1, test: 1}",
+]
+SECTIONS = ["steps", "data", "training", "evaluation", "decision"]
+CHARTS = [
+    "chart-step-times",
+    "chart-examples-per-class",
+    "chart-image-sizes",
+    "chart-training-curves",
+    "chart-per-class",
+    "confusion-matrix",
+]
+
+
+def run_captured(argv: list[str]) -> tuple[int, str]:
+    """main(argv) and what it printed; module fixtures cannot use capfd. `run` prints through
+    a duplicate of sys.stdout's descriptor, so sys.stdout must be a real file."""
+    with tempfile.TemporaryFile("w+") as out:
+        with contextlib.redirect_stdout(out):
+            code = main(argv)
+        out.flush()
+        out.seek(0)
+        return code, out.read()
+
+
+def run_args(images: Path, schema: Path, root: Path) -> list[str]:
+    args = ["run", "--images", str(images), "--root", str(root), "--set", f"data.schema={schema}"]
+    for setting in SETTINGS:
+        args += ["--set", setting]
+    return args
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(tmp_path_factory) -> dict:
+    folder = tmp_path_factory.mktemp("report")
+    classes = make_colour_classes(folder / "images", per_class=30)
+    schema = schema_for_classes(classes, folder / "schema.pbtxt")
+    root = folder / "runs"
+    code, out = run_captured(run_args(folder / "images", schema, root))
+    assert code == 0, out
+    return {"root": root, "images": folder / "images", "schema": schema, "out": out}
+
+
+def report_line(out: str) -> Path:
+    (path,) = re.findall(r"^  Report:     (\S+)$", out, flags=re.MULTILINE)
+    return Path(path)
+
+
+def open_in_chromium(path: Path, profile: Path) -> dict:
+    """Loads the file in headless Chromium; returns every request, failed request and console
+    error, and what the page shows."""
+    if not os.path.exists(CHROMIUM):
+        if os.environ.get("CI"):
+            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs Debian's chromium")
+        pytest.skip(f"{CHROMIUM} is missing: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    seen: dict = {"requests": [], "failed": [], "errors": []}
+    with sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(profile), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            page = context.new_page()
+            page.on("request", lambda r: seen["requests"].append(r.url))
+            page.on("requestfailed", lambda r: seen["failed"].append(r.url))
+            page.on("console", lambda m: m.type == "error" and seen["errors"].append(m.text))
+            page.goto(path.resolve().as_uri(), wait_until="load")
+            seen["url"] = page.url
+            seen["sections"] = page.eval_on_selector_all("body > section", "s => s.map(e => e.id)")
+            seen["images"] = page.eval_on_selector_all(
+                "figure img",
+                "imgs => imgs.map(i => [i.closest('figure').id, i.complete, i.naturalWidth])",
+            )
+            seen["decision"] = page.inner_text("#decision-text")
+            seen["thresholds"] = page.inner_text("#evaluation")
+            seen["anomalies"] = page.inner_text("#anomalies")
+        finally:
+            context.close()
+    return seen
+
+
+def test_run_writes_the_report_and_prints_its_path(pipeline_run):
+    path = report_line(pipeline_run["out"])
+    assert path.parent == pipeline_run["root"] / "reports"
+    assert re.fullmatch(r"run-[0-9T.-]+\.html", path.name), path.name  # no ':' in the name
+    text = path.read_text()
+    assert "http://" not in text and "https://" not in text  # nothing to fetch
+    assert "<script" not in text
+
+
+def test_report_renders_in_chromium_without_any_request(pipeline_run, tmp_path):
+    path = report_line(pipeline_run["out"])
+    seen = open_in_chromium(path, tmp_path / "profile")
+
+    # data: URLs are not requests; anything else (even a favicon) would be one.
+    assert [u for u in seen["requests"] if not u.startswith("data:")] == [seen["url"]]
+    assert seen["failed"] == [] and seen["errors"] == []
+    assert seen["sections"] == SECTIONS
+    charts = {figure_id: (complete, width) for figure_id, complete, width in seen["images"]}
+    for chart in CHARTS:
+        assert chart in charts, f"{chart} missing; figures: {sorted(charts)}"
+        assert charts[chart][0] and charts[chart][1] > 0, f"{chart} did not decode: {charts}"
+    (version,) = [p.name for p in (pipeline_run["root"] / "serving").iterdir()]
+    assert seen["decision"].startswith("BLESSED")
+    assert f"version {version}" in seen["decision"]
+    assert "sparse_categorical_accuracy" in seen["thresholds"]
+    assert "pass" in seen["thresholds"]
+    assert "not applied: no baseline yet" in seen["thresholds"]  # the first model
+    assert seen["anomalies"] == "none"
+
+
+def test_report_command_rebuilds_the_same_page_from_the_metadata_store(pipeline_run, capfd):
+    written = report_line(pipeline_run["out"])
+    before = written.read_text()
+    written.unlink()
+    assert main(["report", "--root", str(pipeline_run["root"])]) == 0  # default: the latest
+    assert capfd.readouterr().out.strip() == f"Wrote {written}"
+    assert written.read_text() == before
+
+
+def test_runs_json_lists_the_run(pipeline_run, capfd):
+    assert main(["runs", "--root", str(pipeline_run["root"]), "--json"]) == 0
+    (row,) = json.loads(capfd.readouterr().out)
+    versions = [p.name for p in (pipeline_run["root"] / "serving").iterdir()]
+    assert row["run_id"] in pipeline_run["out"]
+    assert row["status"] == "complete"
+    assert row["examples"] == 90
+    assert 0.5 <= row["candidate_accuracy"] <= 1.0
+    assert row["baseline_accuracy"] is None
+    assert row["blessed"] is True
+    assert row["pushed_version"] in versions and row["push_cached"] is False
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", row["started"])
+
+
+def test_runs_prints_a_table(pipeline_run, capfd):
+    assert main(["runs", "--root", str(pipeline_run["root"])]) == 0
+    header, line = capfd.readouterr().out.strip().splitlines()
+    assert header.split()[:3] == ["RUN", "STARTED", "STATUS"]
+    assert " complete " in line and " yes " in line and " 90 " in line
+
+
+def test_show_prints_the_lineage(pipeline_run, capfd):
+    root = pipeline_run["root"]
+    assert main(["show", "--root", str(root)]) == 0
+    out = capfd.readouterr().out
+    (version,) = [p.name for p in (root / "serving").iterdir()]
+    assert f"  Data:        {pipeline_run['images']} (ImageExampleGen input_base)" in out
+    assert "  Fingerprint: split:all,num_files:90," in out
+    assert re.search(r"  Examples:    artifact \d+ at .*/ImageExampleGen/examples/", out)
+    assert f"  Schema:      {pipeline_run['schema']}, imported as artifact" in out
+    assert re.search(r"  Model:       artifact \d+ at .*/Trainer/model/", out)
+    assert "  Baseline:    none (no model blessed before" in out
+    assert f"  Pushed:      version {version} to {root / 'serving' / version}" in out
+    assert f"  Report:      {report_line(pipeline_run['out'])}" in out
+
+
+def test_show_names_a_run_by_the_start_of_its_id(pipeline_run, capfd):
+    assert main(["runs", "--root", str(pipeline_run["root"]), "--json"]) == 0
+    run_id = json.loads(capfd.readouterr().out)[0]["run_id"]
+    assert main(["show", run_id[:16], "--root", str(pipeline_run["root"])]) == 0
+    assert f"Run {run_id}" in capfd.readouterr().out
+
+
+def test_unknown_run_id_is_a_clear_error(pipeline_run, capfd):
+    root = str(pipeline_run["root"])
+    assert main(["show", "1999-01-01", "--root", root]) == 2
+    assert "No run has the id '1999-01-01'" in capfd.readouterr().err
+    assert main(["report", "1999-01-01", "--root", root]) == 2
+    assert "`python -m pipeline runs` lists them" in capfd.readouterr().err
+
+
+def test_a_root_without_a_metadata_store_is_a_clear_error(tmp_path, capfd):
+    for command in (["runs"], ["show"], ["report"]):
+        assert main([*command, "--root", str(tmp_path / "nothing")]) == 2
+        err = capfd.readouterr().err
+        assert f"No metadata store at {tmp_path / 'nothing' / 'metadata.sqlite'}" in err
+    assert not (tmp_path / "nothing").exists()  # looking created nothing
+
+
+def test_a_failed_run_gets_a_report_of_what_exists(pipeline_run, tmp_path):
+    """The schema knows no 'red': DataGate stops the run after ingestion and statistics."""
+    schema = schema_for_classes(["blue", "green", "yellow"], tmp_path / "schema.pbtxt")
+    code, out = run_captured(run_args(pipeline_run["images"], schema, tmp_path / "runs"))
+    assert code == 1
+    seen = open_in_chromium(report_line(out), tmp_path / "profile")
+    assert [u for u in seen["requests"] if not u.startswith("data:")] == [seen["url"]]
+    assert "failed at DataGate" in seen["decision"]
+    assert "values missing from the schema: red" in seen["anomalies"]
+    charts = {figure_id for figure_id, _, width in seen["images"] if width > 0}
+    assert {"chart-step-times", "chart-examples-per-class"} <= charts
