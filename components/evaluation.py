@@ -7,6 +7,7 @@ import tensorflow_model_analysis as tfma
 from components.export import EXAMPLES_SIGNATURE, TRANSFORM_SIGNATURE
 
 ACCURACY = "sparse_categorical_accuracy"
+TOP_1 = '"top_k": 1, "thresholds": [0.0]'  # other classes' scores become -inf under top_k
 
 
 def make_eval_config(
@@ -49,9 +50,11 @@ def make_eval_config(
                 ]
             ),
             tfma.MetricsSpec(
+                # A class counts as predicted when it is the top-1 class: TFMA's default, a
+                # probability of at least 0.5, says little for a model unsure among N classes.
                 metrics=[
-                    tfma.MetricConfig(class_name="Precision"),
-                    tfma.MetricConfig(class_name="Recall"),
+                    tfma.MetricConfig(class_name="Precision", config=TOP_1),
+                    tfma.MetricConfig(class_name="Recall", config=TOP_1),
                 ],
                 binarize=per_class,
             ),

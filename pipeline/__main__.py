@@ -1,4 +1,5 @@
-"""The command line: `python -m pipeline run | infer-schema | predict` (see --help)."""
+"""The command line: `python -m pipeline COMMAND` (run, infer-schema, predict, compile, report,
+runs, show; see --help)."""
 
 from __future__ import annotations
 
