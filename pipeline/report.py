@@ -683,9 +683,9 @@ def top1_per_class(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def per_class_html(data: ReportData, candidate: dict[str, float]) -> str:
-    """Top-1 precision and recall (from the confusion matrix) beside TFMA's binarized class_id
-    metrics, which count a class as predicted only when its probability reaches 0.5: on an
-    unsure model the two differ a lot, and both are true."""
+    """Per-class precision and recall, a class counting as predicted when it is the top-1 class
+    (as for accuracy): TFMA's binarized metrics (components/evaluation.py), or the confusion
+    matrix for evaluations that lack them."""
     ids = sorted(
         {int(n.rsplit("_", 1)[1]) for n in candidate if n.startswith(("precision/", "recall/"))}
     )
@@ -696,32 +696,24 @@ def per_class_html(data: ReportData, candidate: dict[str, float]) -> str:
     names = [data.class_names[i] if i < len(data.class_names) else str(i) for i in ids]
     columns: dict[str, list[float]] = {}
     if data.confusion is not None:
-        precision, recall = top1_per_class(data.confusion)
         columns["examples"] = [data.confusion[i].sum() for i in ids]
+    if any(n.startswith("precision/") for n in candidate):
+        columns["precision"] = [candidate.get(f"precision/class_{i}", np.nan) for i in ids]
+        columns["recall"] = [candidate.get(f"recall/class_{i}", np.nan) for i in ids]
+        caption = "Top-1 precision and recall per class (TFMA)"
+    else:
+        precision, recall = top1_per_class(data.confusion)
         columns["precision"] = [precision[i] for i in ids]
         columns["recall"] = [recall[i] for i in ids]
-    if any(n.startswith("precision/") for n in candidate):
-        columns["precision (p ≥ 0.5)"] = [
-            candidate.get(f"precision/class_{i}", np.nan) for i in ids
-        ]
-        columns["recall (p ≥ 0.5)"] = [candidate.get(f"recall/class_{i}", np.nan) for i in ids]
+        caption = "Top-1 precision and recall per class (from the confusion matrix)"
     rows = [
         [str(i), esc(name)]
         + [_number(values[row], 0 if key == "examples" else 3) for key, values in columns.items()]
         for row, (i, name) in enumerate(zip(ids, names, strict=True))
     ]
     header = ["id", "class", *columns]
-    if data.confusion is not None:
-        bars = (columns["precision"], columns["recall"])
-        caption = "Top-1 precision and recall per class (from the confusion matrix)"
-    else:
-        bars = (columns["precision (p ≥ 0.5)"], columns["recall (p ≥ 0.5)"])
-        caption = "Precision and recall per class (TFMA binarized class_id metrics, p ≥ 0.5)"
-    note = (
-        "<p>Top-1: the most probable class is the prediction, as for accuracy and the confusion "
-        "matrix. p ≥ 0.5: TFMA's binarized class_id metrics, where a class counts as predicted "
-        "only when its probability reaches 0.5.</p>"
-    )
+    bars = (columns["precision"], columns["recall"])
+    note = "<p>Top-1: the most probable class is the prediction, as for accuracy.</p>"
     chart = _chart("chart-per-class", lambda: plot_per_class(*bars, names), caption)
     return (
         '<h3>Per class (candidate)</h3><div class="row">'
