@@ -120,3 +120,31 @@ def schema_for_classes(classes: list[str], out: Path) -> Path:
             feature.int_domain.max = len(classes) - 1
     tfdv.write_schema_text(schema, str(out))
     return out
+
+
+# The nodes of the full pipeline, as they appear in the metadata store and in Airflow.
+PIPELINE_NODES = [
+    "ImageExampleGen",
+    "ImportSchemaGen",
+    "StatisticsGen",
+    "ExampleValidator",
+    "DataGate",
+    "Transform",
+    "Trainer",
+    "latest_blessed_model_resolver",
+    "Evaluator",
+    "Pusher",
+]
+
+# A small real run on make_colour_classes(per_class=30): 32 px, random weights; learns the
+# colours (accuracy well above the 0.5 threshold) in about a minute.
+SMALL_RUN = [
+    "transform.image_size=32",
+    "training.weights=none",
+    "training.epochs=15",
+    "training.learning_rate=0.003",
+    "training.fine_tune_epochs=2",
+    "training.batch_size=16",
+    "evaluation.min_accuracy=0.5",
+    "data.split_buckets={train: 2, eval: 1, test: 1}",
+]

@@ -9,24 +9,13 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import make_colour_classes, schema_for_classes
+from conftest import PIPELINE_NODES, make_colour_classes, schema_for_classes
 
 pytestmark = pytest.mark.slow
 
 DAG_ID = "vgg16-airflow-test"
 LOGICAL_DATE = "2024-01-02"
-TASKS = {
-    "ImageExampleGen",
-    "ImportSchemaGen",
-    "StatisticsGen",
-    "ExampleValidator",
-    "DataGate",
-    "Transform",
-    "Trainer",
-    "latest_blessed_model_resolver",
-    "Evaluator",
-    "Pusher",
-}
+TASKS = set(PIPELINE_NODES)
 
 
 def write_config(tmp_path: Path) -> Path:

@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 import tensorflow as tf
-from conftest import REPO_ROOT, make_colour_classes, schema_for_classes, tree_digest
+from conftest import (
+    PIPELINE_NODES,
+    REPO_ROOT,
+    SMALL_RUN,
+    make_colour_classes,
+    schema_for_classes,
+    tree_digest,
+)
 
 from pipeline.__main__ import main
 from pipeline.config import load_config
@@ -25,28 +32,8 @@ from pipeline.summary import list_run_ids, load_run, open_store
 
 pytestmark = pytest.mark.slow
 
-COMPONENTS = [
-    "ImageExampleGen",
-    "ImportSchemaGen",
-    "StatisticsGen",
-    "ExampleValidator",
-    "DataGate",
-    "Transform",
-    "Trainer",
-    "latest_blessed_model_resolver",
-    "Evaluator",
-    "Pusher",
-]
-GOOD = [
-    "transform.image_size=32",
-    "training.weights=none",
-    "training.epochs=15",
-    "training.learning_rate=0.003",
-    "training.fine_tune_epochs=2",
-    "training.batch_size=16",
-    "evaluation.min_accuracy=0.5",
-    "data.split_buckets={train: 2, eval: 1, test: 1}",
-]
+COMPONENTS = PIPELINE_NODES
+GOOD = SMALL_RUN
 WORSE = [*GOOD, "training.epochs=0", "training.fine_tune=false"]  # an untrained head
 
 

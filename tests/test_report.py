@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import make_colour_classes, schema_for_classes
+from conftest import SMALL_RUN, make_colour_classes, schema_for_classes
 
 from pipeline.__main__ import main
 
@@ -29,17 +29,7 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-# As tests/test_pipeline_e2e.py's GOOD: learns the colours in about a minute.
-SETTINGS = [
-    "transform.image_size=32",
-    "training.weights=none",
-    "training.epochs=15",
-    "training.learning_rate=0.003",
-    "training.fine_tune_epochs=2",
-    "training.batch_size=16",
-    "evaluation.min_accuracy=0.5",
-    "data.split_buckets={train: 2, eval: 1, test: 1}",
-]
+SETTINGS = SMALL_RUN
 SECTIONS = ["steps", "data", "training", "evaluation", "decision"]
 CHARTS = [
     "chart-step-times",
