@@ -53,6 +53,11 @@ sample-data: $(VENV)/.run-installed
 fashion-mnist: $(VENV)/.run-installed
 	$(BIN)/python -m data.materialize_fashion_mnist --out build/fashion-mnist --overwrite
 
+## benchmarks: rerun the CPU benchmarks at small scale (benchmarks/README.md); not two at once
+.PHONY: benchmarks
+benchmarks: $(VENV)/.run-installed
+	$(BIN)/python -m benchmarks.run_all $(ARGS)
+
 clean:
 	rm -rf $(VENV) build
 

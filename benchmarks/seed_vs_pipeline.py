@@ -1,0 +1,105 @@
+"""Seed recipe (plain Keras script) vs the full pipeline: wall time and accuracy, alternating.
+
+Both run as subprocesses on the same `train/` + `eval/` folders, image size, weights, head and
+epochs; the pipeline with fine-tuning and early stopping off and a fresh --root each time, so
+nothing is cached. The pipeline also runs statistics, validation, TFMA evaluation and export,
+which the seed script does not. Accuracy: the seed's `model.evaluate` on eval/, the pipeline's
+Evaluator on eval/ (no test/ split in these folders).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+from benchmarks import common
+
+
+def run_seed(images: str, size: int, epochs: int, weights: str) -> dict:
+    command = [
+        common.PYTHON,
+        "-m",
+        "benchmarks.seed_recipe",
+        "--images",
+        images,
+        "--image-size",
+        str(size),
+        "--epochs",
+        str(epochs),
+        "--weights",
+        weights,
+    ]
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+    start = time.perf_counter()
+    out = subprocess.run(command, cwd=common.REPO, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if out.returncode != 0:
+        raise RuntimeError(f"seed recipe failed:\n{out.stdout}\n{out.stderr}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"seconds": seconds, "accuracy": result["accuracy"], "script_seconds": result["seconds"]}
+
+
+def run_fresh_pipeline(images: str, settings: list[str], work: str) -> dict:
+    root = tempfile.mkdtemp(prefix="root-", dir=work)
+    try:
+        return common.run_pipeline(root, images, settings)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", required=True, help="folder with train/ and eval/ splits")
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=list(common.FASHION_MNIST_SETTINGS),
+        metavar="KEY=VALUE",
+        help="extra pipeline option (default: %(default)s, for 28 px Fashion-MNIST)",
+    )
+    args = parser.parse_args(argv)
+    settings = common.pipeline_settings(args.image_size, args.epochs) + args.set
+    with tempfile.TemporaryDirectory(prefix="bench-seed-") as work:
+        contenders = {
+            "seed_recipe": lambda: run_seed(args.images, args.image_size, args.epochs, "none"),
+            "pipeline": lambda: run_fresh_pipeline(args.images, settings, work),
+        }
+        runs = common.alternate(contenders, args.repeats)
+    seed_s = common.median_of(runs["seed_recipe"], "seconds")
+    pipe_s = common.median_of(runs["pipeline"], "seconds")
+    trainer_s = common.median_of([r["steps"] for r in runs["pipeline"]], "Trainer")
+    summary = {
+        "seed wall s": seed_s,
+        "pipeline wall s": pipe_s,
+        "ratio pipeline/seed": pipe_s / seed_s,
+        "pipeline Trainer step s": trainer_s,
+        "seed accuracy (median)": common.median_of(runs["seed_recipe"], "accuracy"),
+        "pipeline accuracy (median)": common.median_of(runs["pipeline"], "accuracy"),
+    }
+    train_dir = os.path.join(args.images, "train")
+    setup = {
+        "data": args.images,
+        "train_images": sum(len(files) for _, _, files in os.walk(train_dir)),
+        "image_size": args.image_size,
+        "epochs": args.epochs,
+        "weights": "none (random)",
+        "head": "flatten, Dense(1024)",
+        "pipeline settings": " ".join(settings),
+    }
+    notes = (
+        "Wall seconds of each subprocess, start-up included. Random weights: accuracies near "
+        "chance level say nothing about the recipe, only that both trained."
+    )
+    common.save("seed_vs_pipeline", setup, runs, summary, notes)
+
+
+if __name__ == "__main__":
+    main()
