@@ -400,35 +400,17 @@ class ImageFolderDriver(FileBasedDriver):
     def get_input_processor(self, splits, range_config=None, input_base_uri=None):
         return _ImageFolderInputProcessor(input_base_uri, splits, range_config)
 
-    def _prepare_output_artifacts(
-        self,
-        input_artifacts,
-        output_dict,
-        exec_properties,
-        execution_id,
-        pipeline_info,
-        component_info,
-    ):
+    def _prepare_output_artifacts(self, input_artifacts, output_dict, **context):
         # Legacy launchers (AirflowDagRunner) take the outputs from here, and FileBasedDriver
-        # makes only `examples`: the base driver makes the rest (the report).
+        # makes only `examples`: the base driver makes the rest (the report). TFX calls this
+        # with keyword arguments; `context` is the execution id, pipeline and component info.
         result = super()._prepare_output_artifacts(
-            input_artifacts,
-            output_dict,
-            exec_properties,
-            execution_id,
-            pipeline_info,
-            component_info,
+            input_artifacts=input_artifacts, output_dict=output_dict, **context
         )
         others = {name: channel for name, channel in output_dict.items() if name not in result}
         result.update(
             base_driver.BaseDriver._prepare_output_artifacts(
-                self,
-                input_artifacts,
-                others,
-                exec_properties,
-                execution_id,
-                pipeline_info,
-                component_info,
+                self, input_artifacts=input_artifacts, output_dict=others, **context
             )
         )
         return result

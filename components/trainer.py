@@ -164,6 +164,17 @@ def train(
     batch, seed, patience = cfg["batch_size"], cfg["seed"], cfg["early_stopping_patience"]
     eval_batches = eval_images.batch(batch).prefetch(tf.data.AUTOTUNE)
 
+    def fit(model, learning_rate, train_batches, validation, epochs, phase) -> None:
+        """Compiles with Adam at learning_rate, then trains, logging epochs under `phase`."""
+        model_lib.compile_model(model, learning_rate)
+        model.fit(
+            train_batches,
+            validation_data=validation,
+            epochs=epochs,
+            callbacks=_callbacks(phase, patience, history, log_dir),
+            verbose=2,
+        )
+
     if cfg["cache_features"] and not cfg["augment"]:
         cache_dir = tempfile.mkdtemp(prefix="vgg16-features-")
         try:
@@ -175,36 +186,36 @@ def train(
                 transfer.feature_extractor, eval_images, batch, os.path.join(cache_dir, "eval")
             )
             history.append({"phase": "feature_cache", "seconds": time.perf_counter() - start})
-            model_lib.compile_model(transfer.head, cfg["learning_rate"])
-            transfer.head.fit(
+            fit(
+                transfer.head,
+                cfg["learning_rate"],
                 training_batches(train_features, batch, seed, augment_images=False),
-                validation_data=eval_features.batch(batch),
-                epochs=cfg["epochs"],
-                callbacks=_callbacks("phase1", patience, history, log_dir),
-                verbose=2,
+                eval_features.batch(batch),
+                cfg["epochs"],
+                "phase1",
             )
         finally:
             shutil.rmtree(cache_dir, ignore_errors=True)
     else:
-        model_lib.compile_model(transfer.model, cfg["learning_rate"])
-        transfer.model.fit(
+        fit(
+            transfer.model,
+            cfg["learning_rate"],
             training_batches(train_images, batch, seed, cfg["augment"]),
-            validation_data=eval_batches,
-            epochs=cfg["epochs"],
-            callbacks=_callbacks("phase1", patience, history, log_dir),
-            verbose=2,
+            eval_batches,
+            cfg["epochs"],
+            "phase1",
         )
 
     if cfg["fine_tune"] and cfg["fine_tune_epochs"] > 0:
         unfrozen = model_lib.unfreeze_top_blocks(transfer.base, cfg["fine_tune_blocks"])
         logging.info("Phase 2: fine-tuning %s", unfrozen)
-        model_lib.compile_model(transfer.model, cfg["fine_tune_learning_rate"])
-        transfer.model.fit(
+        fit(
+            transfer.model,
+            cfg["fine_tune_learning_rate"],
             training_batches(train_images, batch, seed, cfg["augment"]),
-            validation_data=eval_batches,
-            epochs=cfg["fine_tune_epochs"],
-            callbacks=_callbacks("phase2", patience, history, log_dir),
-            verbose=2,
+            eval_batches,
+            cfg["fine_tune_epochs"],
+            "phase2",
         )
     return history
 
