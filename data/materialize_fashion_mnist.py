@@ -52,13 +52,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="write only the first N images of each split (default: all)",
     )
     parser.add_argument(
+        "--eval-limit",
+        type=int,
+        default=None,
+        help="write only the first N images of eval/ (default: as --limit)",
+    )
+    parser.add_argument(
         "--overwrite",
         action="store_true",
         help="replace the train/ and eval/ folders when --out is not empty",
     )
     args = parser.parse_args(argv)
-    if args.limit is not None and args.limit < 1:
-        parser.error("--limit must be 1 or more")
+    for flag, value in (("--limit", args.limit), ("--eval-limit", args.eval_limit)):
+        if value is not None and value < 1:
+            parser.error(f"{flag} must be 1 or more")
+    if args.eval_limit is None:
+        args.eval_limit = args.limit
     return args
 
 
@@ -117,7 +126,8 @@ def main(argv: list[str] | None = None) -> None:
     total = 0
     for split, prefix in SPLITS.items():
         images, labels = read_split(args.source, prefix)
-        images, labels = images[: args.limit], labels[: args.limit]
+        limit = args.eval_limit if split == "eval" else args.limit
+        images, labels = images[:limit], labels[:limit]
         print(f"{split}: writing {len(images):,} images from {prefix}-*", flush=True)
         write_split(images, labels, args.out / split)
         counts = np.bincount(labels, minlength=len(CLASS_NAMES))
