@@ -147,15 +147,8 @@ def fmt(value) -> str:
 
 PENDING = """## Pending runs
 
-- **Seed recipe vs pipeline at target scale** (224 px, 1,000 training images, 5 epochs,
-  3 repeats; the table above is 64 px, 150 + 150 images, 2 epochs):
-  `.venv/bin/python -m data.materialize_fashion_mnist --out build/bench-fmnist-1000 --limit 1000
-  --overwrite && .venv/bin/python -m benchmarks.seed_vs_pipeline --images build/bench-fmnist-1000
-  --image-size 224 --epochs 5 --repeats 3`
-- **Scale at 10,000 images** per split (and 1,000 if it is not in a table above):
-  `.venv/bin/python -m benchmarks.scale --limits 1000 10000 --image-size 224 --epochs 5`
-- **GPU MFU** (one NVIDIA GPU, under 10 minutes; only a CPU dry run so far):
-  `.venv/bin/python -m benchmarks.gpu_mfu --peak-tflops 989`
+- **GPU MFU** (one NVIDIA GPU, under 10 minutes; only a CPU dry run so far, no GPU was lent to
+  the sessions that ran these): `.venv/bin/python -m benchmarks.gpu_mfu --peak-tflops 989`
 """
 
 
