@@ -8,6 +8,7 @@ an IngestionReport artifact; the run fails when too many are bad or a class has 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -154,6 +155,17 @@ def _list_class_folder(item: tuple[str, int, str], input_base: str):
             yield (path, label, class_name)
 
 
+def _mixed_order(items: list[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
+    """The files of every class in one order fixed by a hash of each path: classes interleave.
+
+    Listing yields class after class, and the DirectRunner keeps that order all the way into the
+    TFRecords (its Reshuffle does not reorder), so the Trainer's bounded shuffle buffer would see
+    one class at a time once a split outgrows the buffer. Only the paths are collected here, not
+    the images; the order is the same on every run, so runs stay reproducible.
+    """
+    return sorted(items, key=lambda item: hashlib.sha1(item[0].encode("utf-8")).digest())
+
+
 class _CheckAndEncode(beam.DoFn):
     """Reads one file, checks it, and emits a tf.Example or a quarantine event."""
 
@@ -220,6 +232,8 @@ def _ImagesToExamples(pipeline: beam.Pipeline, exec_properties: dict[str, Any], 
     )
     checked = (
         listed.files
+        | "CollectPaths" >> beam.combiners.ToList()
+        | "MixClasses" >> beam.FlatMap(_mixed_order)
         | "Spread" >> beam.Reshuffle()
         | "CheckAndEncode"
         >> beam.ParDo(

@@ -162,6 +162,11 @@ def test_messy_folder_is_ingested_with_bad_files_quarantined(
             assert feature(example, "label") == CLASSES.index(class_name)
     assert not ids_per_split["train"] & ids_per_split["eval"]
     assert ids_per_split["train"] | ids_per_split["eval"] == set(good)
+    # Classes are interleaved, not written class after class: a bounded shuffle buffer in the
+    # Trainer would otherwise see one class at a time once a split is larger than the buffer.
+    labels = [feature(e, "label") for e in splits["train"]]
+    changes = sum(a != b for a, b in zip(labels, labels[1:]))
+    assert changes >= len(labels) // 3, labels  # in listing order: len(CLASSES) - 1 changes
 
     store = metadata_store.MetadataStore(metadata_config(tmp_path))
     [examples_artifact] = store.get_artifacts_by_type("Examples")
