@@ -160,6 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     setup = {
         "data": f"Fashion-MNIST, first N of train and N x {args.eval_fraction} of eval",
         "limits": args.limits,
+        "eval_fraction": args.eval_fraction,
         "image_size": args.image_size,
         "epochs": args.epochs,
         "weights": "none (random)",
