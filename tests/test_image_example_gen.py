@@ -1,6 +1,7 @@
 """Runs the real ImageExampleGen through TFX's LocalDagRunner on folders of good, odd and bad
 files. Slow (TFX imports alone take tens of seconds), so each run covers as many cases as it can."""
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -165,7 +166,7 @@ def test_messy_folder_is_ingested_with_bad_files_quarantined(
     # Classes are interleaved, not written class after class: a bounded shuffle buffer in the
     # Trainer would otherwise see one class at a time once a split is larger than the buffer.
     labels = [feature(e, "label") for e in splits["train"]]
-    changes = sum(a != b for a, b in zip(labels, labels[1:]))
+    changes = sum(a != b for a, b in itertools.pairwise(labels))
     assert changes >= len(labels) // 3, labels  # in listing order: len(CLASSES) - 1 changes
 
     store = metadata_store.MetadataStore(metadata_config(tmp_path))
