@@ -2,11 +2,13 @@
 
 Never two at once: they would share the cores and slow each other. Target-scale runs (seed vs
 pipeline at 224 px, scale at 10,000 images, GPU MFU) are separate commands: see README.md.
+These small runs are saved as results/<name>_small.json, beside the target-scale results.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 
@@ -28,7 +30,8 @@ def small_runs() -> dict[str, list[str]]:
 def run(module: str, args: list[str]) -> None:
     command = [common.PYTHON, "-m", f"benchmarks.{module}", *args]
     print("$", " ".join(command), flush=True)
-    subprocess.run(command, cwd=common.REPO, check=True)
+    env = {**os.environ, common.RESULT_SUFFIX_ENV: "_small"}
+    subprocess.run(command, cwd=common.REPO, env=env, check=True)
 
 
 def main(argv: list[str] | None = None) -> int:

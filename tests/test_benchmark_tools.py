@@ -123,3 +123,19 @@ def test_scale_growth_compares_largest_with_smallest_run():
     assert lines["growth 1000 -> 10000: peak RSS"] == "x1.25"
     assert lines["growth 1000 -> 10000: Trainer"] == "seconds x10, peak RSS x1.25"
     assert not any("Pusher" in key for key in lines)  # under a second: noise, not growth
+
+
+def test_small_runs_are_saved_beside_target_scale_results(tmp_path, monkeypatch):
+    monkeypatch.setattr(common, "REPO", tmp_path)
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(common, "RESULTS_MD", tmp_path / "RESULTS.md")
+    summary = {"ratio pipeline/seed": 0.4}
+    common.save("seed_vs_pipeline", {"image_size": 224}, {}, summary)
+    monkeypatch.setenv(common.RESULT_SUFFIX_ENV, "_small")
+    common.save("seed_vs_pipeline", {"image_size": 64}, {}, {"ratio pipeline/seed": 1.9})
+
+    saved = sorted(p.name for p in (tmp_path / "results").iterdir())
+    assert saved == ["seed_vs_pipeline.json", "seed_vs_pipeline_small.json"]
+    results_md = (tmp_path / "RESULTS.md").read_text()
+    assert "ratio pipeline/seed = 0.4 (target <= 0.5): met" in results_md
+    assert "ratio pipeline/seed = 1.9 (target <= 0.5): NOT met" in results_md
