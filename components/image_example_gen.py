@@ -155,15 +155,21 @@ def _list_class_folder(item: tuple[str, int, str], input_base: str):
             yield (path, label, class_name)
 
 
-def _mixed_order(items: list[tuple[str, int, str]]) -> list[tuple[str, int, str]]:
-    """The files of every class in one order fixed by a hash of each path: classes interleave.
+def _mixed_order(items: list[tuple[str, int, str]], input_base: str) -> list[tuple[str, int, str]]:
+    """The files of every class in one order fixed by a hash of each relative path, so classes
+    interleave.
 
     Listing yields class after class, and the DirectRunner keeps that order all the way into the
     TFRecords (its Reshuffle does not reorder), so the Trainer's bounded shuffle buffer would see
     one class at a time once a split outgrows the buffer. Only the paths are collected here, not
-    the images; the order is the same on every run, so runs stay reproducible.
+    the images. The order depends only on the paths inside the folder, so a run is reproducible
+    wherever the folder is mounted.
     """
-    return sorted(items, key=lambda item: hashlib.sha1(item[0].encode("utf-8")).digest())
+
+    def key(item: tuple[str, int, str]) -> bytes:
+        return hashlib.sha1(image_checks.relative_id(item[0], input_base).encode("utf-8")).digest()
+
+    return sorted(items, key=key)
 
 
 class _CheckAndEncode(beam.DoFn):
@@ -233,7 +239,7 @@ def _ImagesToExamples(pipeline: beam.Pipeline, exec_properties: dict[str, Any], 
     checked = (
         listed.files
         | "CollectPaths" >> beam.combiners.ToList()
-        | "MixClasses" >> beam.FlatMap(_mixed_order)
+        | "MixClasses" >> beam.FlatMap(_mixed_order, input_base=input_base)
         | "Spread" >> beam.Reshuffle()
         | "CheckAndEncode"
         >> beam.ParDo(

@@ -13,6 +13,7 @@ from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
+from components import image_example_gen
 from components.image_example_gen import REPORT_FILE, ImageExampleGen, IngestionReport
 
 pytestmark = pytest.mark.slow
@@ -176,6 +177,21 @@ def test_messy_folder_is_ingested_with_bad_files_quarantined(
     [report_artifact] = store.get_artifacts_by_type(IngestionReport.TYPE_NAME)
     assert report_artifact.custom_properties["quarantined"].int_value == len(bad)
     assert report_artifact.custom_properties["examples"].int_value == len(good)
+
+
+def test_file_order_interleaves_classes_and_ignores_where_the_folder_is():
+    files = [(f"{c}/img{i}.jpg", CLASSES.index(c), c) for c in CLASSES for i in range(20)]
+
+    def order(base: str) -> list[str]:
+        items = [(f"{base}/{rel}", label, c) for rel, label, c in files]
+        mixed = image_example_gen._mixed_order(items, base)
+        return [path[len(base) + 1 :] for path, _, _ in mixed]
+
+    local, bucket = order("/data/pets"), order("gs://bucket/pets")
+    assert local == bucket  # same order wherever the folder is mounted
+    assert sorted(local) == sorted(rel for rel, _, _ in files)  # every file, once
+    classes = [rel.split("/")[0] for rel in local]
+    assert sum(a != b for a, b in itertools.pairwise(classes)) >= len(classes) // 3
 
 
 def test_too_many_bad_files_and_an_empty_class_fail_the_run(
