@@ -10,17 +10,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import tempfile
-from pathlib import Path
 
 from benchmarks import common
-
-
-def count_images(folder: str) -> int:
-    extensions = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}
-    return sum(1 for p in Path(folder).rglob("*") if p.suffix.lower() in extensions)
 
 
 def step_total(runs: list[dict]) -> float:
@@ -28,16 +21,6 @@ def step_total(runs: list[dict]) -> float:
     return statistics.median(
         sum(v for k, v in r["steps"].items() if not k.endswith("_cached")) for r in runs
     )
-
-
-def one_round(images: str, settings: list[str], work: str) -> tuple[dict, dict]:
-    root = tempfile.mkdtemp(prefix="root-", dir=work)
-    try:
-        first = common.run_pipeline(root, images, settings)
-        rerun = common.run_pipeline(root, images, settings)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    return first, rerun
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -51,10 +34,10 @@ def main(argv: list[str] | None = None) -> None:
     runs: dict[str, list[dict]] = {"first_run": [], "unchanged_rerun": []}
     with tempfile.TemporaryDirectory(prefix="bench-cache-") as work:
         for round_ in range(args.repeats):
-            first, rerun = one_round(args.images, settings, work)
+            first, rerun = common.first_and_rerun(args.images, settings, work)
             runs["first_run"].append(first)
             runs["unchanged_rerun"].append(rerun)
-            cached = sum(1 for k in rerun["steps"] if k.endswith("_cached"))
+            cached = common.cached_steps(rerun)
             print(
                 f"  round {round_ + 1}/{args.repeats}: first {first['seconds']:.1f} s, "
                 f"rerun {rerun['seconds']:.1f} s ({cached} steps cached)",
@@ -62,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
             )
     first_s = common.median_of(runs["first_run"], "seconds")
     rerun_s = common.median_of(runs["unchanged_rerun"], "seconds")
-    images = count_images(args.images)
+    images = len(common.list_images(args.images))
     cores = os.cpu_count() or 1
     ingest = statistics.median(
         r["steps"].get("ImageExampleGen", 0) + r["steps"].get("Transform", 0)

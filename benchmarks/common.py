@@ -6,9 +6,11 @@ import json
 import os
 import platform
 import re
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -239,11 +241,24 @@ STEP_LINE = re.compile(r"^\s+(\S+)\s+(done|cached)\s+([\d.]+) s$")
 ACCURACY_LINE = re.compile(r"sparse_categorical_accuracy\s+([\d.]+)")
 
 
-def run_pipeline(root: str, images: str, settings: list[str]) -> dict:
-    """`python -m pipeline run` with a given --root; wall seconds, step seconds, accuracy."""
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}
+
+
+def list_images(folder: str) -> list[str]:
+    """Every image file under folder, sorted."""
+    return sorted(str(p) for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def pipeline_command(root: str, images: str, settings: list[str]) -> list[str]:
     command = [PYTHON, "-m", "pipeline", "run", "--root", root, "--images", images]
     for setting in settings:
         command += ["--set", setting]
+    return command
+
+
+def run_pipeline(root: str, images: str, settings: list[str]) -> dict:
+    """`python -m pipeline run` with a given --root; wall seconds, step seconds, accuracy."""
+    command = pipeline_command(root, images, settings)
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
     start = time.perf_counter()
     out = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
@@ -263,6 +278,22 @@ def run_pipeline(root: str, images: str, settings: list[str]) -> dict:
         "accuracy": float(accuracy.group(1)) if accuracy else None,
         "steps": steps,
     }
+
+
+def first_and_rerun(images: str, settings: list[str], work: str) -> tuple[dict, dict]:
+    """A first run on a fresh --root under work, then the same command again, unchanged."""
+    root = tempfile.mkdtemp(prefix="root-", dir=work)
+    try:
+        first = run_pipeline(root, images, settings)
+        rerun = run_pipeline(root, images, settings)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return first, rerun
+
+
+def cached_steps(result: dict) -> int:
+    """How many steps of a run_pipeline result came from TFX's cache."""
+    return sum(1 for key in result["steps"] if key.endswith("_cached"))
 
 
 # Fashion-MNIST's images are 28 x 28 (the pipeline quarantines images under 32 px by default);

@@ -143,9 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         images = os.path.join(args.data_dir, f"bench-fmnist-{limit}-{eval_limit}")
         materialize(limit, eval_limit, images)
         root = tempfile.mkdtemp(prefix="bench-scale-")
-        command = [common.PYTHON, "-m", "pipeline", "run", "--root", root, "--images", images]
-        for setting in settings:
-            command += ["--set", setting]
+        command = common.pipeline_command(root, images, settings)
         try:
             result = run_with_memory(command)
         finally:

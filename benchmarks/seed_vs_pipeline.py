@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import tempfile
 import time
@@ -49,18 +48,9 @@ def run_seed(images: str, size: int, epochs: int, weights: str) -> dict:
 
 def run_fresh_pipeline(images: str, settings: list[str], work: str) -> dict:
     """A first run on a fresh --root, then the unchanged re-run's seconds."""
-    root = tempfile.mkdtemp(prefix="root-", dir=work)
-    try:
-        first = common.run_pipeline(root, images, settings)
-        rerun = common.run_pipeline(root, images, settings)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
-    cached = sum(1 for key in rerun["steps"] if key.endswith("_cached"))
+    first, rerun = common.first_and_rerun(images, settings, work)
+    cached = common.cached_steps(rerun)
     return {**first, "rerun_seconds": rerun["seconds"], "rerun_steps_cached": cached}
-
-
-def count_images(folder: str) -> int:
-    return sum(len(files) for _, _, files in os.walk(folder))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,8 +92,8 @@ def main(argv: list[str] | None = None) -> None:
         summary[f"pipeline step {step} s (median)"] = common.median_of(steps, step)
     setup = {
         "data": args.images,
-        "train_images": count_images(os.path.join(args.images, "train")),
-        "eval_images": count_images(os.path.join(args.images, "eval")),
+        "train_images": len(common.list_images(os.path.join(args.images, "train"))),
+        "eval_images": len(common.list_images(os.path.join(args.images, "eval"))),
         "image_size": args.image_size,
         "epochs": args.epochs,
         "weights": "none (random)",

@@ -21,11 +21,9 @@ import tensorflow as tf
 from benchmarks import common
 from components.preprocessing import images_to_pixels
 
-EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}
-
 
 def list_images(folder: str, limit: int | None) -> list[str]:
-    files = sorted(str(p) for p in Path(folder).rglob("*") if p.suffix.lower() in EXTENSIONS)
+    files = common.list_images(folder)
     return files[:limit] if limit else files
 
 
