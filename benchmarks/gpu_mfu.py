@@ -27,7 +27,6 @@ from benchmarks import common
 from components import model as model_lib
 from components import trainer
 
-FORWARD_MACS_224 = 15.35e9
 NUM_CLASSES = 10
 
 
@@ -47,10 +46,6 @@ class StepTimer(keras.callbacks.Callback):
             if done > self.warmup:
                 self.windows.append(now - self._start)
             self._start = now
-
-
-def training_flops_per_image(size: int) -> float:
-    return 3 * 2 * FORWARD_MACS_224 * (size / 224) ** 2
 
 
 def measure(size: int, batch: int, warmup: int, steps: int, windows: int, mixed: str) -> dict:
@@ -105,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
         args.mixed_precision,
     )
     rate = statistics.median(result["window_images_per_s"])
-    flops = training_flops_per_image(args.image_size)
+    flops = common.training_flops_per_image(args.image_size)
     summary = {
         "images/s (median window)": rate,
         "training GFLOPs per image": flops / 1e9,

@@ -4,6 +4,7 @@ verdicts. (The benchmarks themselves are timed runs, not tests.)"""
 from __future__ import annotations
 
 import gzip
+import json
 from pathlib import Path
 
 import numpy as np
@@ -139,3 +140,28 @@ def test_small_runs_are_saved_beside_target_scale_results(tmp_path, monkeypatch)
     results_md = (tmp_path / "RESULTS.md").read_text()
     assert "ratio pipeline/seed = 0.4 (target <= 0.5): met" in results_md
     assert "ratio pipeline/seed = 1.9 (target <= 0.5): NOT met" in results_md
+
+
+def test_variants_are_judged_as_their_benchmark_and_record_a_runnable_command(
+    tmp_path, monkeypatch
+):
+    assert common.base_name("gpu_mfu_dry_run_small") == "gpu_mfu"
+    assert common.base_name("gpu_mfu_torch_b256") == "gpu_mfu_torch"
+    assert common.base_name("gpu_mfux") == "gpu_mfux"  # not a variant of gpu_mfu
+    assert common.against_target("gpu_mfu_torch_fp16", {"compile MFU": 0.46}) == [
+        "  - compile MFU = 0.46 (target >= 0.45): met"
+    ]
+
+    monkeypatch.setattr(common, "REPO", tmp_path)
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path / "results")
+    monkeypatch.setattr(common, "RESULTS_MD", tmp_path / "RESULTS.md")
+    monkeypatch.setattr("sys.argv", ["/repo/benchmarks/gpu_mfu_torch.py", "--batch-size", "256"])
+    monkeypatch.setenv(common.RESULT_SUFFIX_ENV, "_b256")
+    path = common.save("gpu_mfu_torch", {}, {}, {"compile MFU": 0.44})
+
+    record = json.loads(path.read_text())
+    assert path.name == "gpu_mfu_torch_b256.json"
+    python = Path(common.PYTHON).name
+    assert record["command"] == (
+        f"BENCHMARK_RESULT_SUFFIX=_b256 {python} -m benchmarks.gpu_mfu_torch --batch-size 256"
+    )
