@@ -1,10 +1,12 @@
 """Trainer throughput vs a bare Keras fit on in-memory tensors: same model, batch and images.
 
-The Trainer side runs the project's own input and training functions: examples are written to a
-GZIP TFRecord file the way Transform writes them and read back with `trainer.read_examples`,
-batched with `trainer.training_batches`; cached phase 1 includes `trainer.cache_base_features`'
-pass over the base. The bare side is `model.fit(x, y)` on uint8 numpy arrays in memory.
-Base weights are random (`none`): the speed of a step does not depend on them.
+The Trainer side runs the project's own input and training functions: the images are written,
+PNG-encoded, to a GZIP TFRecord file of tf.Examples the way ExampleGen writes them, and read
+back with `trainer.read_examples`, which decodes and resizes them with the Transform graph's
+function (every epoch, as the Trainer does), batched with `trainer.training_batches`; cached
+phase 1 includes `trainer.cache_base_features`' pass over the base. The bare side is
+`model.fit(x, y)` on the same uint8 pixels, as numpy arrays in memory. Base weights are
+random (`none`): the speed of a step does not depend on them.
 """
 
 from __future__ import annotations
@@ -19,22 +21,12 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import numpy as np
 import tensorflow as tf
 
-from benchmarks import common
+from benchmarks import common, raw_examples
 from components import model as model_lib
 from components import trainer
 
 NUM_CLASSES = 10
 SEED = 0
-
-
-class FeatureSpecOnly:
-    """Stands in for TFTransformOutput: read_examples only needs the transformed feature spec."""
-
-    def transformed_feature_spec(self) -> dict:
-        return {
-            "pixels": tf.io.FixedLenFeature([], tf.string),
-            "label": tf.io.FixedLenFeature([], tf.int64),
-        }
 
 
 def synthetic_images(count: int, size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -44,21 +36,12 @@ def synthetic_images(count: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     return pixels, labels
 
 
-def write_tfrecord(pixels: np.ndarray, labels: np.ndarray, path: str) -> None:
-    """Examples as Transform writes them: serialized uint8 tensor bytes and an int64 label."""
-    options = tf.io.TFRecordOptions(compression_type="GZIP")
-    with tf.io.TFRecordWriter(path, options) as writer:
-        for image, label in zip(pixels, labels, strict=True):
-            encoded = tf.io.serialize_tensor(tf.constant(image)).numpy()
-            example = tf.train.Example(
-                features=tf.train.Features(
-                    feature={
-                        "pixels": tf.train.Feature(bytes_list=tf.train.BytesList(value=[encoded])),
-                        "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-                    }
-                )
-            )
-            writer.write(example.SerializeToString())
+def read(path: str, size: int) -> tf.data.Dataset:
+    """The Trainer's input: raw examples through the preprocessing the Transform graph holds."""
+    graph = raw_examples.PreprocessingGraph(size)
+    return trainer.read_examples(
+        [path], graph, size, raw_examples.IMAGE_KEY, raw_examples.LABEL_KEY
+    )
 
 
 def build(size: int) -> model_lib.TransferModel:
@@ -68,7 +51,7 @@ def build(size: int) -> model_lib.TransferModel:
 
 def trainer_phase1(size, path, batch, epochs, cached: bool, cache_dir: str) -> None:
     transfer = build(size)
-    images = trainer.read_examples([path], FeatureSpecOnly(), size)
+    images = read(path, size)
     if cached:
         cache_file = os.path.join(cache_dir, f"features-{time.monotonic_ns()}")
         extractor = transfer.feature_extractor
@@ -86,7 +69,7 @@ def trainer_phase2(size, path, batch, epochs) -> None:
     transfer = build(size)
     model_lib.unfreeze_top_blocks(transfer.base, 1)
     model_lib.compile_model(transfer.model, 1e-5)
-    images = trainer.read_examples([path], FeatureSpecOnly(), size)
+    images = read(path, size)
     batches = trainer.training_batches(images, batch, SEED, augment_images=False)
     transfer.model.fit(batches, epochs=epochs, verbose=0)
 
@@ -109,7 +92,7 @@ def timed(fn, images: int) -> dict:
 def bench_size(size: int, count: int, batch: int, epochs: int, repeats: int, work: str) -> dict:
     pixels, labels = synthetic_images(count, size)
     path = os.path.join(work, f"examples-{size}.tfrecord.gz")
-    write_tfrecord(pixels, labels, path)
+    raw_examples.write_examples(raw_examples.png_bytes(pixels), list(labels), path)
     seen = count * epochs
     contenders = {
         "trainer_phase1_cached": lambda: timed(

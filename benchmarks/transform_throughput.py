@@ -1,24 +1,30 @@
 """Transform's image preprocessing vs a plain per-file `tf.io.decode_image` + resize loop.
 
-What is measured: the function Transform runs on every batch
-(`components.preprocessing.images_to_pixels`: decode, crop-resize with antialiasing, to uint8),
-traced once as a tf.function and called on batches of file bytes, against an eager loop that
-reads, decodes and resizes one file at a time. Both read the same files from disk inside the
-timing, in one process that may use every core. What is NOT measured here: Beam, TFRecord
-writing, TFX bookkeeping and ImageExampleGen's checks; the `cache_rerun` benchmark reports
-those steps' wall seconds from real pipeline runs.
+Three contenders on the same files, in one process that may use every core:
+- `transform_fn`: the function the Transform graph runs on every batch
+  (`components.preprocessing.images_to_pixels`: decode, crop-resize with antialiasing, to
+  uint8), traced once as a tf.function and called on batches of file bytes read inside the
+  timing;
+- `trainer_input`: the path images take at training time, `trainer.read_examples` over a GZIP
+  TFRecord file of tf.Examples holding the files' bytes, as ImageExampleGen writes them
+  (written before the timing): parse, the Transform graph's function, pixels;
+- `plain_loop`: an eager loop that reads, decodes and resizes one file at a time.
+Not measured here: Beam, TFX bookkeeping and ImageExampleGen's checks; the `cache_rerun` and
+`scale` benchmarks report those steps' wall seconds from real pipeline runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 import time
 from pathlib import Path
 
 import tensorflow as tf
 
-from benchmarks import common
+from benchmarks import common, raw_examples
+from components import trainer
 from components.preprocessing import images_to_pixels
 
 
@@ -33,6 +39,23 @@ def project_transform(files: list[str], size: int, batch: int) -> None:
     for start in range(0, len(files), batch):
         chunk = [Path(f).read_bytes() for f in files[start : start + batch]]
         convert(tf.constant(chunk)).numpy()
+
+
+def write_records(files: list[str], path: str) -> None:
+    """The files' bytes and class numbers as ImageExampleGen stores them."""
+    classes = sorted({Path(f).parent.name for f in files})
+    labels = [classes.index(Path(f).parent.name) for f in files]
+    raw_examples.write_examples([Path(f).read_bytes() for f in files], labels, path)
+
+
+def trainer_input(records: str, size: int) -> None:
+    """The Trainer's input pipeline, run to the end: records to uint8 pixels."""
+    graph = raw_examples.PreprocessingGraph(size)
+    images = trainer.read_examples(
+        [records], graph, size, raw_examples.IMAGE_KEY, raw_examples.LABEL_KEY
+    )
+    for _ in images.batch(256):
+        pass
 
 
 def plain_loop(files: list[str], size: int) -> None:
@@ -65,23 +88,31 @@ def main(argv: list[str] | None = None) -> None:
     files = list_images(args.images, args.limit)
     cores = os.cpu_count() or 1
     runs, summary = {}, {}
-    for size in args.sizes:
-        print(f"{size} px: {len(files)} files from {args.images}", flush=True)
-        project_transform(files[: args.batch_size], size, args.batch_size)  # warm-up, untimed
-        contenders = {
-            "transform_fn": lambda s=size: timed(
-                lambda: project_transform(files, s, args.batch_size), len(files), cores
-            ),
-            "plain_loop": lambda s=size: timed(lambda: plain_loop(files, s), len(files), cores),
-        }
-        size_runs = common.alternate(contenders, args.repeats)
-        runs[f"{size}px"] = size_runs
-        per_core = {n: common.median_of(r, "images_per_s_per_core") for n, r in size_runs.items()}
-        summary[f"{size}px transform_fn images/s/core"] = per_core["transform_fn"]
-        summary[f"{size}px plain_loop images/s/core"] = per_core["plain_loop"]
-        summary[f"{size}px ratio transform/plain"] = (
-            per_core["transform_fn"] / per_core["plain_loop"]
-        )
+    with tempfile.TemporaryDirectory(prefix="bench-transform-") as work:
+        records = os.path.join(work, "examples.gz")
+        write_records(files, records)
+        for size in args.sizes:
+            print(f"{size} px: {len(files)} files from {args.images}", flush=True)
+            project_transform(files[: args.batch_size], size, args.batch_size)  # warm-up
+            contenders = {
+                "transform_fn": lambda s=size: timed(
+                    lambda: project_transform(files, s, args.batch_size), len(files), cores
+                ),
+                "trainer_input": lambda s=size: timed(
+                    lambda: trainer_input(records, s), len(files), cores
+                ),
+                "plain_loop": lambda s=size: timed(lambda: plain_loop(files, s), len(files), cores),
+            }
+            size_runs = common.alternate(contenders, args.repeats)
+            runs[f"{size}px"] = size_runs
+            per_core = {
+                n: common.median_of(r, "images_per_s_per_core") for n, r in size_runs.items()
+            }
+            for name, value in per_core.items():
+                summary[f"{size}px {name} images/s/core"] = value
+            plain = per_core["plain_loop"]
+            summary[f"{size}px ratio transform/plain"] = per_core["transform_fn"] / plain
+            summary[f"{size}px ratio trainer input/plain"] = per_core["trainer_input"] / plain
     setup = {
         "data": args.images,
         "files": len(files),
@@ -90,9 +121,10 @@ def main(argv: list[str] | None = None) -> None:
         "cores": cores,
     }
     notes = (
-        "In-process: Transform's per-batch function vs a plain eager loop, both reading the files "
-        "inside the timing; per core = images/s / all cores of the machine (TensorFlow may use "
-        "them all on both sides). Beam/TFX overhead is not in these figures."
+        "In-process: the Transform graph's per-batch function and the Trainer's input pipeline "
+        "(GZIP tf.Example records to pixels) vs a plain eager loop; the function and the loop "
+        "read the files inside the timing. Per core = images/s / all cores of the machine "
+        "(TensorFlow may use them all on every side). Beam/TFX overhead is not in these figures."
     )
     common.save("transform_throughput", setup, runs, summary, notes)
 

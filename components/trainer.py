@@ -23,31 +23,49 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from components import export
 from components import model as model_lib
 from components import schema as schema_lib
-from components.preprocessing import LABEL_KEY, PIXELS_KEY
+from components.preprocessing import LABEL_KEY, PIXELS_KEY, decode_pixels
 
 HISTORY_FILE = "history.json"
 SHUFFLE_BUFFER = 1024
+PREPROCESS_BATCH = 64  # records parsed and run through the Transform graph at a time
 
 
 # --- Input ---------------------------------------------------------------------------------------
 
 
 def read_examples(
-    file_patterns: list[str], tf_transform_output, image_size: int
+    file_patterns: list[str],
+    tf_transform_output,
+    image_size: int,
+    image_key: str,
+    label_key: str,
 ) -> tf.data.Dataset:
-    """Transformed examples as (uint8 pixels [size, size, 3], int64 label), unbatched."""
+    """ExampleGen's raw examples through the Transform graph: (uint8 pixels [size, size, 3],
+    int64 label), unbatched. Transform does not write its output (see `pipeline.py`): decoding
+    and resizing here costs less than writing and reading back compressed pixel records, runs
+    in parallel with training, and, for phase 1, only once, in the feature-cache pass."""
     files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
-    feature_spec = tf_transform_output.transformed_feature_spec()
+    raw_spec = tf_transform_output.raw_feature_spec()
+    spec = {key: raw_spec[key] for key in (image_key, label_key)}  # ids and sizes aren't needed
+    transform = tf_transform_output.transform_features_layer()
 
-    def parse(record):
-        features = tf.io.parse_single_example(record, feature_spec)
-        pixels = tf.io.parse_tensor(features[PIXELS_KEY], tf.uint8)
-        return tf.ensure_shape(pixels, [image_size, image_size, 3]), features[LABEL_KEY]
+    def preprocess(records: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        transformed = transform(tf.io.parse_example(records, spec))
+        return decode_pixels(transformed[PIXELS_KEY], image_size), transformed[LABEL_KEY]
 
     dataset = tf.data.TFRecordDataset(
-        files, compression_type="GZIP", num_parallel_reads=tf.data.AUTOTUNE
+        files, compression_type=compression_of(files), num_parallel_reads=tf.data.AUTOTUNE
     )
-    return dataset.map(parse, num_parallel_calls=tf.data.AUTOTUNE)
+    return (
+        dataset.batch(PREPROCESS_BATCH)
+        .map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
+        .unbatch()
+    )
+
+
+def compression_of(files: list[str]) -> str:
+    """ExampleGens write GZIP TFRecords (`.gz`); anything else is read as uncompressed."""
+    return "GZIP" if files and all(f.endswith(".gz") for f in files) else ""
 
 
 def augment(pixels: tf.Tensor, label: tf.Tensor, seed: int) -> tuple[tf.Tensor, tf.Tensor]:
@@ -234,8 +252,9 @@ def run_fn(fn_args: FnArgs) -> None:
         transfer = model_lib.build_transfer_model(
             size, len(class_names), weights, cfg["head"], cfg["head_units"], cfg["dropout"]
         )
-    train_images = read_examples(fn_args.train_files, tf_transform_output, size)
-    eval_images = read_examples(fn_args.eval_files, tf_transform_output, size)
+    keys = cfg["raw_image_key"], cfg["raw_label_key"]
+    train_images = read_examples(fn_args.train_files, tf_transform_output, size, *keys)
+    eval_images = read_examples(fn_args.eval_files, tf_transform_output, size, *keys)
     history = train(transfer, train_images, eval_images, cfg, fn_args.model_run_dir)
 
     metadata = {

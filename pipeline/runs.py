@@ -151,9 +151,7 @@ def lineage_lines(store: metadata_store.MetadataStore, run: RunArtifacts) -> lis
         lines.append(f"  Model:       {_artifact(model)}{_made_by(store, model, run.run_id)}")
         inputs = run.inputs.get("Trainer", {})
         used = ", ".join(f"{key} {a.id}" for key, a in sorted(inputs.items()))
-        transform_input = run.input("Transform", "examples")
-        source = f" (transformed from examples {transform_input.id})" if transform_input else ""
-        lines.append(f"               trained on artifacts: {used}{source}")
+        lines.append(f"               trained on artifacts: {used}")
     lines.append(_baseline_line(store, run))
     pushed = run.artifact("Pusher", "pushed_model")
     if pushed is not None and pushed.custom_properties["pushed"].int_value:

@@ -49,10 +49,11 @@ def serialized_example(image: bytes, label: int | None = None) -> bytes:
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def analyze_and_transform(work: Path) -> tuple[tft.TFTransformOutput, str]:
-    """Runs tf.Transform (Beam, in process) on the raw examples: writes the transform graph
-    folder as TFX's Transform component lays it out, and the transformed training examples
-    (GZIP TFRecords, as the Trainer reads them). Returns the output and the records' pattern."""
+def transform_graph_and_examples(work: Path) -> tuple[tft.TFTransformOutput, str]:
+    """Runs tf.Transform's analysis (Beam, in process) on the raw examples and writes the
+    transform graph folder as TFX's Transform component lays it out, then the raw examples as
+    ExampleGen writes them (GZIP TFRecords), which the Trainer reads. Returns the output and
+    the records' pattern."""
     raw_metadata = dataset_metadata.DatasetMetadata.from_feature_spec(
         {
             "image": tf.io.FixedLenFeature([1], tf.string),
@@ -63,33 +64,29 @@ def analyze_and_transform(work: Path) -> tuple[tft.TFTransformOutput, str]:
         {"image": [image], "label": [label]} for image, label in zip(IMAGES, LABELS, strict=True)
     ]
     transform_dir = str(work / "transform_graph")
-    records = str(work / "transformed" / "train")
     with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=str(work / "tft_tmp")):
-        (transformed, transformed_metadata), transform_fn = (
+        transform_fn = (
             pipeline | beam.Create(raw, reshuffle=False),
             raw_metadata,
-        ) | tft_beam.AnalyzeAndTransformDataset(
-            lambda inputs: preprocessing.preprocessing_fn(inputs, CONFIG)
-        )
+        ) | tft_beam.AnalyzeDataset(lambda inputs: preprocessing.preprocessing_fn(inputs, CONFIG))
         _ = transform_fn | tft_beam.WriteTransformFn(transform_dir)
         # TFX's Transform also writes the raw schema there; the export reads it.
         _ = raw_metadata | "RawMetadata" >> tft_beam.WriteMetadata(
             str(Path(transform_dir) / tft.TFTransformOutput.RAW_METADATA_DIR), pipeline
         )
-        coder = tft.coders.ExampleProtoCoder(transformed_metadata.schema)
-        _ = (
-            transformed
-            | beam.Map(coder.encode)
-            | beam.io.WriteToTFRecord(records, file_name_suffix=".gz")
-        )
-    return tft.TFTransformOutput(transform_dir), records + "*.gz"
+    records = work / "examples" / "Split-train" / "data_tfrecord-00000-of-00001.gz"
+    records.parent.mkdir(parents=True)
+    with tf.io.TFRecordWriter(str(records), tf.io.TFRecordOptions(compression_type="GZIP")) as f:
+        for image, label in zip(IMAGES, LABELS, strict=True):
+            f.write(serialized_example(image, label))
+    return tft.TFTransformOutput(transform_dir), str(records.parent / "*")
 
 
 @dataclass
 class Exported:
     keras_model: keras.Model  # the model as trained
     tft_output: tft.TFTransformOutput
-    records: str  # the transformed training examples (file pattern)
+    records: str  # the raw training examples (file pattern)
     export_dir: str
     loaded: Any  # the SavedModel, loaded back
 
@@ -97,7 +94,7 @@ class Exported:
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory) -> Exported:
     work = tmp_path_factory.mktemp("export")
-    tft_output, records = analyze_and_transform(work)
+    tft_output, records = transform_graph_and_examples(work)
     keras.utils.set_random_seed(0)
     transfer = model_lib.build_transfer_model(
         SIZE, len(CLASS_NAMES), model_lib.BaseWeights(None, "random")
@@ -115,7 +112,7 @@ def training_pixels(tft_output, records: str) -> np.ndarray:
     """What the Trainer's input (trainer.read_examples) feeds the network, in IMAGES order."""
     by_label = {
         int(label): pixels.numpy()
-        for pixels, label in trainer.read_examples([records], tft_output, SIZE)
+        for pixels, label in trainer.read_examples([records], tft_output, SIZE, "image", "label")
     }
     assert sorted(by_label) == LABELS
     return np.stack([by_label[label] for label in LABELS])

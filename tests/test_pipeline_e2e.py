@@ -96,6 +96,15 @@ def test_trainer_ran_both_phases_and_learned(data):
     assert history["class_names"] == data["classes"]
 
 
+def test_transform_writes_only_its_graph_and_the_trainer_reads_the_ingested_examples(data):
+    run_record = latest_run(data["root"])
+    assert "transform_graph" in run_record.outputs["Transform"]
+    assert "transformed_examples" not in run_record.outputs["Transform"]  # no pixel copies
+    ingested = run_record.artifact("ImageExampleGen", "examples")
+    assert run_record.input("Trainer", "examples").id == ingested.id
+    assert run_record.input("Evaluator", "examples").id == ingested.id
+
+
 def test_exported_model_answers_both_signatures(data):
     (version,) = serving_versions(data["root"])
     model = tf.saved_model.load(str(data["root"] / "serving" / version))
