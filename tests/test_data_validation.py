@@ -83,13 +83,60 @@ def test_anomalies_in_imported_tfrecords_stop_the_pipeline(tmp_path):
     assert not (tmp_path / "run" / "artifacts" / "Transform").exists()  # stopped before it
 
 
-def _imported_schema(out: Path) -> Path:
-    """The curated schema for records that carry only image and label."""
+def _imported_schema(out: Path, names: dict[str, str] | None = None) -> Path:
+    """The curated schema for records that carry only image and label (renamed by `names`)."""
     import tensorflow_data_validation as tfdv
 
     schema = tfdv.load_schema_text(str(schema_for_classes(["a", "b", "c"], out)))
     keep = [f for f in schema.feature if f.name in ("image", "label")]
+    for feature in keep:
+        feature.name = (names or {}).get(feature.name, feature.name)
     del schema.feature[:]
     schema.feature.extend(keep)
     tfdv.write_schema_text(schema, str(out))
     return out
+
+
+def test_imported_tfrecords_with_their_own_feature_names_train_and_serve(tmp_path):
+    """Uncompressed TFRecords whose features have TF-slim names pass validation, and the Trainer
+    reads them as imported, through the Transform graph, by those names; the model it exports
+    classifies an image through the same graph."""
+    classes = make_colour_classes(tmp_path / "images", per_class=6)
+    image_key, label_key = "image/encoded", "image/class/label"
+    for split, chosen in (("train", slice(0, 4)), ("eval", slice(4, 6))):
+        examples = []
+        for label, name in enumerate(classes):
+            for path in sorted((tmp_path / "images" / name).iterdir())[chosen]:
+                feature = {
+                    image_key: tf.train.Feature(
+                        bytes_list=tf.train.BytesList(value=[path.read_bytes()])
+                    ),
+                    label_key: tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+                }
+                example = tf.train.Example(features=tf.train.Features(feature=feature))
+                examples.append(example.SerializeToString())
+        _write_tfrecords(tmp_path / "records" / split / "data.tfrecord", examples)
+    schema = _imported_schema(tmp_path / "schema.pbtxt", {"image": image_key, "label": label_key})
+    config = load_config(
+        overrides=[
+            f"runtime.root={tmp_path / 'run'}",
+            "transform.image_size=32",
+            "training.weights=none",
+            "training.epochs=1",
+            "training.fine_tune=false",
+            "training.batch_size=4",
+        ]
+    )
+    config.data.tfrecords = str(tmp_path / "records")
+    config.data.schema = str(schema)
+    config.data.class_names = classes
+    config.data.image_feature, config.data.label_feature = image_key, label_key
+
+    LocalDagRunner().run(create_pipeline(config, stop_after="train"))
+
+    (model_dir,) = (tmp_path / "run" / "artifacts" / "Trainer" / "model").glob("*/Format-Serving")
+    served = tf.saved_model.load(str(model_dir)).signatures["serving_images"](
+        images=tf.constant([next((tmp_path / "images" / classes[0]).iterdir()).read_bytes()])
+    )
+    assert served["probabilities"].shape == (1, len(classes))
+    assert served["class_name"].numpy()[0].decode() in classes
