@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -43,6 +44,29 @@ VGG16_FORWARD_MACS_224 = 15.35e9
 def training_flops_per_image(size: int) -> float:
     """Training FLOPs of one VGG16 image at size x size (the convolutions scale with the area)."""
     return 3 * 2 * VGG16_FORWARD_MACS_224 * (size / 224) ** 2
+
+
+def add_gpu_timing_arguments(parser: argparse.ArgumentParser) -> None:
+    """What `gpu_mfu` and its PyTorch reference `gpu_mfu_torch` share, so both time the same
+    work: image size, batch, warm-up and timed windows, the GPU's peak, and a CPU dry run."""
+    parser.add_argument("--image-size", type=int, default=224)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--warmup-steps", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=30, help="steps per timed window")
+    parser.add_argument("--windows", type=int, default=3, help="timed windows (median taken)")
+    parser.add_argument(
+        "--peak-tflops",
+        type=float,
+        default=989.0,
+        help="dense fp16/bf16 peak of the GPU (default: H100 and H200 SXM, 989)",
+    )
+    parser.add_argument("--dry-run", action="store_true", help="tiny sizes, runs on a CPU")
+
+
+def shrink_for_dry_run(args: argparse.Namespace) -> None:
+    """A dry run checks the script on a CPU: tiny images, batch and windows."""
+    if args.dry_run:
+        args.image_size, args.batch_size, args.warmup_steps, args.steps = 32, 4, 1, 2
 
 
 def machine() -> dict:

@@ -68,23 +68,12 @@ def measure(size: int, batch: int, warmup: int, steps: int, windows: int, mixed:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--warmup-steps", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=30, help="steps per timed window")
-    parser.add_argument("--windows", type=int, default=3, help="timed windows (median taken)")
-    parser.add_argument(
-        "--peak-tflops",
-        type=float,
-        default=989.0,
-        help="dense fp16/bf16 peak of the GPU (default: H100 SXM, 989)",
-    )
+    common.add_gpu_timing_arguments(parser)
     parser.add_argument("--mixed-precision", default="on", choices=["on", "off", "auto"])
     parser.add_argument("--xla", action="store_true", help="XLA auto-clustering (not the default)")
-    parser.add_argument("--dry-run", action="store_true", help="tiny sizes, runs on a CPU")
     args = parser.parse_args(argv)
+    common.shrink_for_dry_run(args)
     if args.dry_run:
-        args.image_size, args.batch_size, args.warmup_steps, args.steps = 32, 4, 1, 2
         args.mixed_precision = "off"
     if args.xla:
         tf.config.optimizer.set_jit(True)

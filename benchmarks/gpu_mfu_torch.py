@@ -125,24 +125,12 @@ def measure(
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image-size", type=int, default=224)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--warmup-steps", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=30, help="steps per timed window")
-    parser.add_argument("--windows", type=int, default=3, help="timed windows (median taken)")
+    common.add_gpu_timing_arguments(parser)
     parser.add_argument("--precision", default="bf16", choices=["bf16", "fp16"])
     parser.add_argument("--modes", nargs="+", default=["eager", "compile"])
-    parser.add_argument(
-        "--peak-tflops",
-        type=float,
-        default=989.0,
-        help="dense fp16/bf16 peak of the GPU (default: H100 and H200 SXM, 989)",
-    )
-    parser.add_argument("--dry-run", action="store_true", help="tiny sizes, runs on a CPU")
     args = parser.parse_args(argv)
-    if args.dry_run:
-        args.image_size, args.batch_size, args.warmup_steps, args.steps = 32, 4, 1, 2
-    elif not torch.cuda.is_available():
+    common.shrink_for_dry_run(args)
+    if not args.dry_run and not torch.cuda.is_available():
         parser.error("no CUDA GPU visible to PyTorch; use --dry-run to check the script on a CPU")
     device = "cpu" if args.dry_run else "cuda"
     torch.backends.cudnn.benchmark = True

@@ -10,7 +10,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import numpy as np
 import tensorflow as tf
 
-from components import preprocessing
+from components import preprocessing, trainer
 
 IMAGE_KEY, LABEL_KEY = "image", "label"
 
@@ -36,6 +36,12 @@ class PreprocessingGraph:
 
     def transform_features_layer(self):
         return lambda features: preprocessing.preprocessing_fn(features, self.config)
+
+
+def trainer_input(path: str, image_size: int) -> tf.data.Dataset:
+    """The Trainer's input over a file `write_examples` wrote: (uint8 pixels, label), unbatched."""
+    graph = PreprocessingGraph(image_size)
+    return trainer.read_examples([path], graph, image_size, IMAGE_KEY, LABEL_KEY)
 
 
 def write_examples(encoded_images: list[bytes], labels: list[int], path: str) -> None:

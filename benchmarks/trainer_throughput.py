@@ -19,7 +19,6 @@ import time
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import numpy as np
-import tensorflow as tf
 
 from benchmarks import common, raw_examples
 from components import model as model_lib
@@ -36,14 +35,6 @@ def synthetic_images(count: int, size: int) -> tuple[np.ndarray, np.ndarray]:
     return pixels, labels
 
 
-def read(path: str, size: int) -> tf.data.Dataset:
-    """The Trainer's input: raw examples through the preprocessing the Transform graph holds."""
-    graph = raw_examples.PreprocessingGraph(size)
-    return trainer.read_examples(
-        [path], graph, size, raw_examples.IMAGE_KEY, raw_examples.LABEL_KEY
-    )
-
-
 def build(size: int) -> model_lib.TransferModel:
     weights = model_lib.BaseWeights(None, "random")
     return model_lib.build_transfer_model(size, NUM_CLASSES, weights)
@@ -51,7 +42,7 @@ def build(size: int) -> model_lib.TransferModel:
 
 def trainer_phase1(size, path, batch, epochs, cached: bool, cache_dir: str) -> None:
     transfer = build(size)
-    images = read(path, size)
+    images = raw_examples.trainer_input(path, size)
     if cached:
         cache_file = os.path.join(cache_dir, f"features-{time.monotonic_ns()}")
         extractor = transfer.feature_extractor
@@ -69,7 +60,7 @@ def trainer_phase2(size, path, batch, epochs) -> None:
     transfer = build(size)
     model_lib.unfreeze_top_blocks(transfer.base, 1)
     model_lib.compile_model(transfer.model, 1e-5)
-    images = read(path, size)
+    images = raw_examples.trainer_input(path, size)
     batches = trainer.training_batches(images, batch, SEED, augment_images=False)
     transfer.model.fit(batches, epochs=epochs, verbose=0)
 

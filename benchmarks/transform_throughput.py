@@ -24,7 +24,6 @@ from pathlib import Path
 import tensorflow as tf
 
 from benchmarks import common, raw_examples
-from components import trainer
 from components.preprocessing import images_to_pixels
 
 
@@ -50,11 +49,7 @@ def write_records(files: list[str], path: str) -> None:
 
 def trainer_input(records: str, size: int) -> None:
     """The Trainer's input pipeline, run to the end: records to uint8 pixels."""
-    graph = raw_examples.PreprocessingGraph(size)
-    images = trainer.read_examples(
-        [records], graph, size, raw_examples.IMAGE_KEY, raw_examples.LABEL_KEY
-    )
-    for _ in images.batch(256):
+    for _ in raw_examples.trainer_input(records, size).batch(256):
         pass
 
 
