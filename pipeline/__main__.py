@@ -4,17 +4,47 @@ runs, show; see --help)."""
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import sys
+import tempfile
 import textwrap
 import time
+import traceback
+from collections.abc import Callable
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before anything loads TensorFlow
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from pipeline.config import ConfigError, PipelineConfig, iter_options, load_config  # noqa: E402
-from pipeline.console import StepLog, logs_to_file  # noqa: E402
+from pipeline.console import Console, StepLog, logs_to_file, unique_log_path  # noqa: E402
+from pipeline.preflight import PreflightError, check_run, data_problems, disk_warning  # noqa: E402
+from pipeline.root_lock import RootInUseError, root_lock  # noqa: E402
+
+# The one table of exit statuses: main() returns only these, --help and the README show them.
+EXIT_RAN = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_NOT_BLESSED = 3
+EXIT_BAD_DATA = 4
+EXIT_STATUSES = {
+    EXIT_RAN: "the command ran (for run: the pipeline finished, the model blessed or not)",
+    EXIT_FAILED: "the pipeline failed: the message names the step, the log holds the traceback",
+    EXIT_USAGE: "bad usage, configuration or environment: nothing ran; the message says what "
+    "to fix",
+    EXIT_NOT_BLESSED: "run --fail-on-unblessed: the model was not blessed",
+    EXIT_BAD_DATA: "data validation stopped the run: anomalies against the schema, or too many "
+    "bad image files",
+}
+
+
+def _exit_statuses_help() -> str:
+    lines = ["exit statuses:"]
+    for status, meaning in EXIT_STATUSES.items():
+        indents = {"initial_indent": f"  {status}  ", "subsequent_indent": "     "}
+        lines += textwrap.wrap(meaning, 86, **indents)
+    return "\n".join(lines)
 
 
 def _options_help() -> str:
@@ -54,13 +84,27 @@ def _config_from(args: argparse.Namespace) -> PipelineConfig:
         overrides.append("training.allow_random_weights_fallback=true")
     if getattr(args, "fail_on_unblessed", False):
         overrides.append("runtime.fail_on_unblessed=true")
-    return load_config(args.config, overrides)
+    config = load_config(args.config, overrides)
+    config.validate()
+    return config
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 1 or more, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m pipeline",
         description="Train, validate, evaluate and ship a VGG16 image classifier with TFX.",
+        epilog=_exit_statuses_help(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -69,14 +113,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the whole pipeline locally (LocalDagRunner, SQLite metadata)",
         description="Ingest and validate the images, train, evaluate against the last blessed "
         "model, and push a blessed model to the serving folder.",
-        epilog=_options_help(),
+        epilog=_options_help() + "\n\n" + _exit_statuses_help(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _add_config_arguments(run)
     run.add_argument(
         "--no-cache", action="store_true", help="rerun every step, even unchanged ones"
     )
-    run.add_argument("--verbose", action="store_true", help="show TensorFlow/Beam/TFX logs")
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="show TensorFlow/Beam/TFX logs, and the traceback of a failure, on the console",
+    )
+    wait = run.add_mutually_exclusive_group()
+    wait.add_argument(
+        "--wait",
+        dest="wait",
+        action="store_true",
+        default=True,
+        help="when another run uses the same root, wait for it to finish (the default)",
+    )
+    wait.add_argument(
+        "--no-wait",
+        dest="wait",
+        action="store_false",
+        help="when another run uses the same root, exit with status 2 at once",
+    )
     run.add_argument(
         "--allow-random-weights",
         action="store_true",
@@ -115,7 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="a model version folder, or a serving folder (its newest version is used); "
         "default: the configured serving folder (runtime.serving_dir)",
     )
-    predict.add_argument("--top", type=int, default=3, help="how many classes to show (default 3)")
+    predict.add_argument(
+        "--top", type=_positive_int, default=3, help="how many classes to show (default 3)"
+    )
     predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
 
     compile_ = commands.add_parser(
@@ -160,18 +224,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _run_id_now() -> str:
+    """An id in LocalDagRunner's form, for a run that fails before its first step starts."""
+    return datetime.datetime.now().isoformat()
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     config = _config_from(args)
-    config.validate()
-    log_path = os.path.join(config.runtime.root, "logs", time.strftime("run-%Y%m%d-%H%M%S.log"))
-    if not args.verbose:
-        print(f"Pipeline {config.runtime.name}: logs in {log_path}")
+    check_run(config)
+    warning = disk_warning(config)
+    if warning:
+        print(warning, file=sys.stderr)
+    try:
+        with root_lock(config.runtime.root, args.wait, sys.stdout):
+            return _run_locked(config, args)
+    except RootInUseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+def _run_locked(config: PipelineConfig, args: argparse.Namespace) -> int:
+    log_path = unique_log_path(os.path.join(config.runtime.root, "logs"), "run")
+    print(f"Pipeline {config.runtime.name}: logs in {log_path}", flush=True)
     with logs_to_file(log_path, args.verbose) as console:
+        from components.data_gate import DataValidationError
+        from components.image_example_gen import IngestionError
         from components.model import WeightsUnavailableError, resolve_base_weights
         from pipeline.local_runner import run_pipeline
         from pipeline.summary import run_summary
 
-        steps = StepLog(out=console)
+        steps = StepLog(out=console.out)
         started = time.time()
         try:
             if args.stop_after != "data":
@@ -180,114 +262,181 @@ def cmd_run(args: argparse.Namespace) -> int:
                     config.training.weights, config.training.allow_random_weights_fallback
                 )
             run_pipeline(config, steps, stop_after=args.stop_after)
-        except WeightsUnavailableError as error:
-            print(f"\n{error}", file=console)
-            return 1
+        except ConfigError as error:  # found while building the pipeline: nothing ran
+            _say_failed(console, args.verbose, f"error: {error}")
+            return EXIT_USAGE
         except Exception as error:
-            print(f"\nThe pipeline failed: {type(error).__name__}: {error}", file=console)
-            _print_report(
-                config, console, error=f"{type(error).__name__}: {error}", started_after=started
-            )
-            print(f"Full log: {log_path}", file=console)
-            return 1
-        summary = run_summary(config, steps)
-        print(summary.text(), file=console)
-        _print_report(config, console, run_id=summary.run_id)
+            if isinstance(error, WeightsUnavailableError):
+                status, message = EXIT_USAGE, str(error)
+            elif isinstance(error, DataValidationError | IngestionError):
+                status, message = EXIT_BAD_DATA, f"Data validation stopped the run: {error}"
+            else:
+                status = EXIT_FAILED
+                message = f"The pipeline failed: {type(error).__name__}: {error}"
+            _say_failed(console, args.verbose, f"\n{message}")
+            run_id = steps.run_id or _run_id_now()
+            _record_failure(config, run_id, message, status, log_path, started)
+            _print_report(config, console.out, run_id=run_id, error=message)
+            return status
+        summary = run_summary(config, steps, run_id=steps.run_id)
+        print(summary.text(), file=console.out)
+        _print_report(config, console.out, run_id=summary.run_id)
     if config.runtime.fail_on_unblessed and summary.blessed is False:
-        return 3
-    return 0
+        return EXIT_NOT_BLESSED
+    return EXIT_RAN
+
+
+def _say_failed(console: Console, verbose: bool, message: str) -> None:
+    """The message on the console, the traceback in the log (and, with --verbose, on the
+    console too), and the log's path."""
+    if verbose:
+        traceback.print_exc(file=console.err)
+        with open(console.log_path, "a") as log:
+            traceback.print_exc(file=log)
+    else:
+        traceback.print_exc()  # stderr is the log file here
+    print(message, file=console.out)
+    print(f"  Log:        {console.log_path} (with the traceback)", file=console.out)
+
+
+def _record_failure(
+    config: PipelineConfig, run_id: str, message: str, status: int, log: str, started: float
+) -> None:
+    from pipeline.report import record_failure
+
+    record_failure(config, run_id, message, exit_status=status, log=log, started=started)
+
+
+def _log_folder(config: PipelineConfig) -> str:
+    """The root's logs/ when the root exists and is writable, else a folder under the system's
+    temporary directory (a command that only reads must not create a root)."""
+    root = config.runtime.root
+    if os.path.isdir(root) and os.access(root, os.W_OK | os.X_OK):
+        return os.path.join(root, "logs")
+    return os.path.join(tempfile.gettempdir(), "vgg16-pipeline-logs")
+
+
+def _exit_status_of(error: Exception) -> int:
+    from components.data_gate import DataValidationError
+    from components.image_example_gen import IngestionError
+    from pipeline.predict import PredictError
+    from pipeline.summary import RunLookupError
+
+    if isinstance(error, ConfigError | RunLookupError | PredictError):
+        return EXIT_USAGE
+    if isinstance(error, DataValidationError | IngestionError):
+        return EXIT_BAD_DATA
+    return EXIT_FAILED
+
+
+def _quietly(config: PipelineConfig, command: str, body: Callable[[Console], int]) -> int:
+    """Runs body(console) while library output (TensorFlow's C++ logs, warnings) goes to a log
+    file; a failure is one line and the log's path on the console, its traceback in the log."""
+    log_path = unique_log_path(_log_folder(config), command)
+    with logs_to_file(log_path, verbose=False) as console:
+        try:
+            return body(console)
+        except Exception as error:
+            traceback.print_exc()  # stderr is the log file here
+            status = _exit_status_of(error)
+            what = "" if status == EXIT_USAGE else f"{type(error).__name__}: "
+            print(f"error: {what}{error}", file=console.err)
+            print(f"  Log: {log_path}", file=console.err)
+            return status
 
 
 def cmd_infer_schema(args: argparse.Namespace) -> int:
-    from pipeline.infer_schema import infer_schema
-
     config = _config_from(args)
-    path = infer_schema(config, args.out)
-    print(f"Wrote {path}. Review it, commit it, and set data.schema={path}.")
-    return 0
+    problems = data_problems(config, needs_schema=False)
+    if problems:
+        raise PreflightError(*problems)
+
+    def infer(console: Console) -> int:
+        from pipeline.infer_schema import infer_schema
+
+        path = infer_schema(config, args.out)
+        print(f"Wrote {path}. Review it, commit it, and set data.schema={path}.", file=console.out)
+        return EXIT_RAN
+
+    return _quietly(config, "infer-schema", infer)
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from pipeline.predict import PredictError, predict
-
     config = _config_from(args)
-    try:
+
+    def classify(console: Console) -> int:
+        from pipeline.predict import predict
+
         model_dir, predictions = predict(
             args.model or config.serving_dir, args.images, args.top, config.ingestion.max_pixels
         )
-    except PredictError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"Model: {model_dir}")
-    for prediction in predictions:
-        ranked = ", ".join(f"{name} {p:.1%}" for name, p in prediction.top)
-        print(f"{prediction.path}: {ranked}")
-    return 0
+        print(f"Model: {model_dir}", file=console.out)
+        for prediction in predictions:
+            ranked = ", ".join(f"{name} {p:.1%}" for name, p in prediction.top)
+            print(f"{prediction.path}: {ranked}", file=console.out)
+        return EXIT_RAN
+
+    return _quietly(config, "predict", classify)
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
     from pipeline.kubeflow import compile_pipeline
 
     config = _config_from(args)
-    config.validate()
     out = compile_pipeline(config, args.out or f"{config.runtime.name}.json")
     print(f"Wrote {out} for Kubeflow Pipelines v2, image {config.kubeflow.image}.")
     return 0
 
 
-def _print_report(config: PipelineConfig, console, **kwargs) -> None:
-    """Writes the run's HTML report and says where; a report that cannot be written is told,
-    but never changes the run's exit status."""
+def _print_report(config: PipelineConfig, out, **kwargs) -> None:
+    """Writes the run's HTML report and says where; a report that cannot be written is told
+    (the log holds the traceback), but never changes the run's exit status."""
     from pipeline.report import write_report
 
     try:
         path = write_report(config, **kwargs)
     except Exception as error:
-        print(f"  Report:     not written ({type(error).__name__}: {error})", file=console)
+        traceback.print_exc()
+        print(f"  Report:     not written ({type(error).__name__}: {error})", file=out)
         return
-    if path:
-        print(f"  Report:     {path}", file=console)
+    print(f"  Report:     {path}", file=out)
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from pipeline.report import write_report
-    from pipeline.summary import RunLookupError
-
     config = _config_from(args)
-    try:
-        path = write_report(config, args.run, out=args.out)
-    except RunLookupError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(f"Wrote {path}")
-    return 0
+
+    def rebuild(console: Console) -> int:
+        from pipeline.report import write_report
+
+        print(f"Wrote {write_report(config, args.run, out=args.out)}", file=console.out)
+        return EXIT_RAN
+
+    return _quietly(config, "report", rebuild)
 
 
 def cmd_runs(args: argparse.Namespace) -> int:
-    from pipeline.runs import format_rows, run_rows
-    from pipeline.summary import RunLookupError
-
     config = _config_from(args)
-    try:
+
+    def list_runs(console: Console) -> int:
+        from pipeline.runs import format_rows, run_rows
+
         rows = run_rows(config)
-    except RunLookupError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(json.dumps(rows, indent=2) if args.json else format_rows(rows))
-    return 0
+        print(json.dumps(rows, indent=2) if args.json else format_rows(rows), file=console.out)
+        return EXIT_RAN
+
+    return _quietly(config, "runs", list_runs)
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from pipeline.runs import show_text
-    from pipeline.summary import RunLookupError
-
     config = _config_from(args)
-    try:
-        print(show_text(config, args.run))
-    except RunLookupError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+
+    def show(console: Console) -> int:
+        from pipeline.runs import show_text
+
+        print(show_text(config, args.run), file=console.out)
+        return EXIT_RAN
+
+    return _quietly(config, "show", show)
 
 
 COMMANDS = {
@@ -302,12 +451,15 @@ COMMANDS = {
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs one command and returns its exit status, one of EXIT_STATUSES (argparse's own
+    usage errors exit 2 too)."""
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
     except ConfigError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        for line in error.lines:
+            print(f"error: {line}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":

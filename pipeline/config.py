@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import os
+import re
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,11 +15,122 @@ from typing import Any
 import yaml
 
 
-def _opt(default: Any, help: str, **kwargs: Any) -> Any:
-    """A config field whose help text is shown by `python -m pipeline run --help`."""
+def _opt(
+    default: Any,
+    help: str,
+    *,
+    choices: tuple[str, ...] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    above: float | None = None,
+    below: float | None = None,
+    check: Callable[[Any], str | None] | None = None,
+) -> Any:
+    """A config field whose help text is shown by `python -m pipeline run --help`, with the
+    values it allows: `choices`, a range (`minimum`/`maximum` inclusive, `above`/`below`
+    exclusive), and `check`, a function that returns what is wrong with a value (or None)."""
+    metadata = {
+        "help": help,
+        "choices": choices,
+        "minimum": minimum,
+        "maximum": maximum,
+        "above": above,
+        "below": below,
+        "check": check,
+    }
     if isinstance(default, list | dict):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help}, **kwargs)
+        return field(default_factory=lambda: type(default)(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def allowed_values(metadata: Any) -> str:
+    """The values an option allows, in words (for errors and --help); '' when any value of its
+    type goes."""
+    if metadata.get("choices"):
+        return "one of " + ", ".join(metadata["choices"])
+    bounds = []
+    for key, words in (
+        ("minimum", ">= "),
+        ("above", "> "),
+        ("maximum", "<= "),
+        ("below", "< "),
+    ):
+        if metadata.get(key) is not None:
+            bounds.append(f"{words}{metadata[key]:g}")
+    return " and ".join(bounds)
+
+
+def _option_problem(key: str, value: Any, metadata: Any) -> str | None:
+    """What is wrong with one option's value, in one line that names the allowed values."""
+    choices = metadata.get("choices")
+    if choices and value not in choices:
+        return f"{key}={value!r} is not allowed; use {allowed_values(metadata)}"
+    out_of_range = (
+        (metadata.get("minimum") is not None and value < metadata["minimum"])
+        or (metadata.get("maximum") is not None and value > metadata["maximum"])
+        or (metadata.get("above") is not None and value <= metadata["above"])
+        or (metadata.get("below") is not None and value >= metadata["below"])
+    )
+    if out_of_range:
+        return f"{key}={value!r} is out of range; allowed: {allowed_values(metadata)}"
+    check = metadata.get("check")
+    problem = check(value) if check else None
+    return f"{key}={value!r}: {problem}" if problem else None
+
+
+def _not_empty(value: str) -> str | None:
+    return None if value.strip() else "must not be empty"
+
+
+def _unique_names(names: list[str]) -> str | None:
+    if any(not name.strip() for name in names):
+        return "class names must not be empty"
+    if len(set(names)) != len(names):
+        return "class names must be different from each other"
+    return None
+
+
+def _split_buckets(buckets: dict[str, int]) -> str | None:
+    if not {"train", "eval"} <= set(buckets):
+        return "needs train and eval splits, e.g. {train: 8, eval: 1, test: 1}"
+    if any(isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in buckets.values()):
+        return "each split needs a whole number of buckets, 1 or more"
+    return None
+
+
+def _weights_form(weights: str) -> str | None:
+    if weights in ("imagenet", "none") or weights.endswith((".h5", ".hdf5")):
+        return None
+    return "use imagenet, none, or the path of a VGG16 no-top weights file (.h5)"
+
+
+def _pipeline_name(name: str) -> str | None:
+    if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", name):
+        return None
+    return "use letters, digits, '.', '_' and '-' (starting with a letter or digit)"
+
+
+def _beam_args(args: list[str]) -> str | None:
+    bad = [a for a in args if not isinstance(a, str) or not a.startswith("--")]
+    return f"Beam arguments start with --, not {bad[0]!r}" if bad else None
+
+
+def _absolute_posix_path(path: str) -> str | None:
+    return None if path.startswith("/") else "must be an absolute path in the image, e.g. /pipeline"
+
+
+def _kubernetes_quantity(quantity: str) -> str | None:
+    if not quantity or re.fullmatch(r"[0-9]+(\.[0-9]+)?([KMGT]i?)?", quantity.strip()):
+        return None
+    return "use a Kubernetes quantity such as 32G or 30Gi, or leave it empty"
+
+
+def _iso_date(text: str) -> str | None:
+    try:
+        datetime.date.fromisoformat(text)
+    except ValueError:
+        return "use a date written YYYY-MM-DD"
+    return None
 
 
 @dataclass
@@ -32,15 +146,22 @@ class DataConfig:
         "each split in a sub-folder named after it (train/, eval/, test/) or, without "
         "sub-folders, split by hash.",
     )
-    image_feature: str = _opt("image", "Name of the encoded-image bytes feature in the examples.")
-    label_feature: str = _opt("label", "Name of the integer label feature in the examples.")
+    image_feature: str = _opt(
+        "image", "Name of the encoded-image bytes feature in the examples.", check=_not_empty
+    )
+    label_feature: str = _opt(
+        "label", "Name of the integer label feature in the examples.", check=_not_empty
+    )
     class_names: list[str] = _opt(
         [],
         "Class names in label order, for imported TFRecords (image folders name their classes).",
+        check=_unique_names,
     )
     split_buckets: dict[str, int] = _opt(
         {"train": 8, "eval": 1, "test": 1},
-        "Hash-bucket ratio of the splits made from a folder that is not split already.",
+        "Hash-bucket ratio of the splits made from a folder that is not split already: "
+        "split name to a whole number of buckets (1 or more); train and eval are required.",
+        check=_split_buckets,
     )
     schema: str = _opt(
         "data/sample_schema.pbtxt",
@@ -53,17 +174,25 @@ class DataConfig:
         "else a hash split); `folders` takes the sub-folders named by the keys of "
         "data.split_buckets; `hash` splits by hash. `folders` and `hash` read nothing while the "
         "pipeline is built, so a Kubeflow compile needs no access to a gs:// data folder.",
+        choices=("auto", "folders", "hash"),
     )
 
 
 @dataclass
 class IngestionConfig:
-    min_side: int = _opt(32, "Images with a side shorter than this many pixels are quarantined.")
+    min_side: int = _opt(
+        32, "Images with a side shorter than this many pixels are quarantined.", minimum=1
+    )
     max_pixels: int = _opt(
-        40_000_000, "Images with more pixels than this are quarantined (decompression bombs)."
+        40_000_000,
+        "Images with more pixels than this are quarantined (decompression bombs).",
+        minimum=1,
     )
     max_bad_fraction: float = _opt(
-        0.05, "Fail ingestion when more than this share of the image files is quarantined."
+        0.05,
+        "Fail ingestion when more than this share of the image files is quarantined.",
+        minimum=0,
+        maximum=1,
     )
 
 
@@ -73,23 +202,28 @@ class ValidationConfig:
         0.25,
         "Largest allowed L-infinity distance between the label distributions of the train "
         "split and each other split (TFDV's skew/drift comparator); 0 turns the check off.",
+        minimum=0,
+        maximum=1,
     )
 
 
 @dataclass
 class TransformConfig:
-    image_size: int = _opt(224, "Side of the square images fed to VGG16 (32 or more).")
+    image_size: int = _opt(224, "Side of the square images fed to VGG16 (32 or more).", minimum=32)
     resize: str = _opt(
         "crop",
         "Aspect-ratio policy: `crop` resizes the short side then centre-crops; `pad` fits the "
         "whole image and pads with black.",
+        choices=("crop", "pad"),
     )
 
 
 @dataclass
 class TrainingConfig:
     weights: str = _opt(
-        "imagenet", "VGG16 base weights: `imagenet`, `none` (random), or a path to a .h5 file."
+        "imagenet",
+        "VGG16 base weights: `imagenet`, `none` (random), or a path to a .h5 file.",
+        check=_weights_form,
     )
     allow_random_weights_fallback: bool = _opt(
         False,
@@ -100,18 +234,27 @@ class TrainingConfig:
         "flatten",
         "Classifier head: `flatten` (Flatten, Dense(units, relu), Dense(N, softmax)) or `gap` "
         "(GlobalAveragePooling, Dropout, Dense(N, softmax)).",
+        choices=("flatten", "gap"),
     )
-    head_units: int = _opt(1024, "Units of the hidden Dense layer of the `flatten` head.")
-    dropout: float = _opt(0.5, "Dropout rate of the `gap` head.")
-    batch_size: int = _opt(32, "Training and evaluation batch size.")
-    epochs: int = _opt(5, "Phase 1 epochs: the head trained on the frozen base.")
-    learning_rate: float = _opt(1e-3, "Phase 1 (Adam) learning rate.")
+    head_units: int = _opt(
+        1024, "Units of the hidden Dense layer of the `flatten` head.", minimum=1
+    )
+    dropout: float = _opt(0.5, "Dropout rate of the `gap` head.", minimum=0, below=1)
+    batch_size: int = _opt(32, "Training and evaluation batch size.", minimum=1)
+    epochs: int = _opt(
+        5, "Phase 1 epochs: the head trained on the frozen base (0: skip phase 1).", minimum=0
+    )
+    learning_rate: float = _opt(1e-3, "Phase 1 (Adam) learning rate.", above=0)
     fine_tune: bool = _opt(True, "Run phase 2: unfreeze the top blocks and train again.")
-    fine_tune_blocks: int = _opt(1, "Convolution blocks unfrozen in phase 2, from the top (1-5).")
-    fine_tune_epochs: int = _opt(3, "Phase 2 epochs.")
-    fine_tune_learning_rate: float = _opt(1e-5, "Phase 2 (Adam) learning rate.")
+    fine_tune_blocks: int = _opt(
+        1, "Convolution blocks unfrozen in phase 2, from the top (1-5).", minimum=1, maximum=5
+    )
+    fine_tune_epochs: int = _opt(3, "Phase 2 epochs.", minimum=0)
+    fine_tune_learning_rate: float = _opt(1e-5, "Phase 2 (Adam) learning rate.", above=0)
     early_stopping_patience: int = _opt(
-        3, "Stop a phase after this many epochs without a lower validation loss (0: never)."
+        3,
+        "Stop a phase after this many epochs without a lower validation loss (0: never).",
+        minimum=0,
     )
     augment: bool = _opt(False, "Random flip, zoom-crop and brightness on training images.")
     cache_features: bool = _opt(
@@ -119,28 +262,65 @@ class TrainingConfig:
         "In phase 1 without augmentation, compute the frozen base's outputs once and train the "
         "head on them.",
     )
-    mixed_precision: str = _opt("auto", "`auto` (on when a GPU is visible), `on` or `off`.")
-    distribution: str = _opt(
-        "auto", "`auto` (MirroredStrategy over several GPUs), `mirrored`, `multiworker`, `none`."
+    mixed_precision: str = _opt(
+        "auto", "`auto` (on when a GPU is visible), `on` or `off`.", choices=("auto", "on", "off")
     )
-    seed: int = _opt(42, "Seed for weight initialization and shuffling.")
+    distribution: str = _opt(
+        "auto",
+        "`auto` (MirroredStrategy over several GPUs), `mirrored`, `multiworker`, `none`.",
+        choices=("auto", "mirrored", "multiworker", "none"),
+    )
+    seed: int = _opt(
+        42, "Seed for weight initialization and shuffling.", minimum=0, maximum=2**31 - 1
+    )
 
 
 @dataclass
 class EvaluationConfig:
-    min_accuracy: float = _opt(0.5, "Value threshold: the candidate's accuracy must reach this.")
+    min_accuracy: float = _opt(
+        0.5,
+        "Value threshold: the candidate's accuracy must reach this.",
+        minimum=0,
+        maximum=1,
+    )
     max_accuracy_drop: float = _opt(
         0.01,
         "Change threshold: the candidate may be at most this much less accurate than the "
-        "baseline (the last blessed model).",
+        "baseline (the last blessed model); 0 to 1 (a required gain is not supported).",
+        minimum=0,
+        maximum=1,
+    )
+
+
+@dataclass
+class TuningConfig:
+    enabled: bool = _opt(
+        False,
+        "Run TFX's Tuner before the Trainer: search the head (type, units, dropout) and phase "
+        "1's learning rate on the frozen base's features, computed once; the Trainer uses the "
+        "best values. The fine-tuning learning rate is not searched.",
+    )
+    trials: int = _opt(20, "Head settings tried by the search.", minimum=1)
+    epochs_per_trial: int = _opt(5, "Epochs each trial trains its head for.", minimum=1)
+    search: str = _opt(
+        "random",
+        "`random` (keras-tuner's random search) or `bayesian` (Gaussian-process Bayesian "
+        "optimization).",
+        choices=("random", "bayesian"),
     )
 
 
 @dataclass
 class RuntimeConfig:
-    name: str = _opt("vgg16-image-classifier", "Pipeline name (metadata context).")
+    name: str = _opt(
+        "vgg16-image-classifier",
+        "Pipeline name (metadata context): letters, digits, `.`, `_` and `-`.",
+        check=_pipeline_name,
+    )
     root: str = _opt(
-        "runs", "Folder for artifacts, the metadata store, logs and run reports of this pipeline."
+        "runs",
+        "Folder for artifacts, the metadata store, logs and run reports of this pipeline.",
+        check=_not_empty,
     )
     serving_dir: str = _opt(
         "",
@@ -152,6 +332,7 @@ class RuntimeConfig:
     beam_args: list[str] = _opt(
         ["--direct_running_mode=in_memory", "--direct_num_workers=1"],
         "Apache Beam pipeline arguments of the data steps.",
+        check=_beam_args,
     )
     fail_on_unblessed: bool = _opt(False, "Exit non-zero when the candidate model is not blessed.")
 
@@ -173,6 +354,7 @@ class KubeflowConfig:
         "/pipeline",
         "Where the Dockerfile puts the project in the image: relative paths of the "
         "configuration (data.images, data.schema, ...) are resolved against it.",
+        check=_absolute_posix_path,
     )
     baseline: bool = _opt(
         True,
@@ -181,13 +363,16 @@ class KubeflowConfig:
         "open-source Kubeflow Pipelines backend rejects: set false there, and the candidate is "
         "judged by evaluation.min_accuracy alone.",
     )
-    trainer_cpu: float = _opt(0.0, "vCPUs for the Trainer's container (0: the platform default).")
+    trainer_cpu: float = _opt(
+        0.0, "vCPUs for the Trainer's container (0: the platform default).", minimum=0
+    )
     trainer_memory: str = _opt(
         "",
         "Memory for the Trainer's container, a Kubernetes quantity such as 32G or 30Gi "
         "(empty: the platform default).",
+        check=_kubernetes_quantity,
     )
-    trainer_gpus: int = _opt(0, "GPUs for the Trainer's container.")
+    trainer_gpus: int = _opt(0, "GPUs for the Trainer's container.", minimum=0)
     trainer_gpu_type: str = _opt(
         "",
         "GPU type: on Vertex AI e.g. NVIDIA_TESLA_T4, NVIDIA_L4 or NVIDIA_TESLA_A100; on "
@@ -200,10 +385,12 @@ class AirflowConfig:
     schedule: str = _opt(
         "", "Airflow schedule: a cron expression or a preset like @daily; empty: only on trigger."
     )
-    start_date: str = _opt("2024-01-01", "First logical date of the DAG (YYYY-MM-DD).")
+    start_date: str = _opt(
+        "2024-01-01", "First logical date of the DAG (YYYY-MM-DD).", check=_iso_date
+    )
     catchup: bool = _opt(False, "Run the intervals between start_date and now that were missed.")
-    retries: int = _opt(0, "Retries of a failed step before the run fails.")
-    retry_delay_minutes: int = _opt(5, "Minutes between retries.")
+    retries: int = _opt(0, "Retries of a failed step before the run fails.", minimum=0)
+    retry_delay_minutes: int = _opt(5, "Minutes between retries.", minimum=0)
 
 
 @dataclass
@@ -213,6 +400,7 @@ class PipelineConfig:
     validation: ValidationConfig = field(default_factory=ValidationConfig)
     transform: TransformConfig = field(default_factory=TransformConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    tuning: TuningConfig = field(default_factory=TuningConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
@@ -233,35 +421,32 @@ class PipelineConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def problems(self) -> list[str]:
+        """Every option whose value cannot work, one line each: what each option declares
+        (choices, range, check), then the rules that tie options together. Reads no file."""
+        problems = []
+        for section_name, section in _sections(self).items():
+            for f in dataclasses.fields(section):
+                key = f"{section_name}.{f.name}"
+                problem = _option_problem(key, getattr(section, f.name), f.metadata)
+                if problem:
+                    problems.append(problem)
+        return problems
+
     def validate(self) -> None:
-        """Rejects settings that cannot work, before anything runs."""
-        errors = []
-        if self.transform.image_size < 32:
-            errors.append(f"transform.image_size is {self.transform.image_size}; VGG16 needs 32+")
-        if self.transform.resize not in ("crop", "pad"):
-            errors.append(f"transform.resize is {self.transform.resize!r}; use 'crop' or 'pad'")
-        if self.training.head not in ("flatten", "gap"):
-            errors.append(f"training.head is {self.training.head!r}; use 'flatten' or 'gap'")
-        if not 1 <= self.training.fine_tune_blocks <= 5:
-            errors.append("training.fine_tune_blocks must be between 1 and 5")
-        if not 0 <= self.ingestion.max_bad_fraction <= 1:
-            errors.append("ingestion.max_bad_fraction must be between 0 and 1")
-        images = self.data.images
-        if not self.data.tfrecords and "://" not in images and not Path(images).is_dir():
-            errors.append(f"data.images: {images!r} is not a folder")
-        if self.data.splits not in ("auto", "folders", "hash"):
-            errors.append(f"data.splits is {self.data.splits!r}; use 'auto', 'folders' or 'hash'")
-        if self.data.splits == "folders" and not {"train", "eval"} <= set(self.data.split_buckets):
-            errors.append(
-                "data.splits=folders reads the folders named by data.split_buckets' "
-                "keys, which must include train and eval"
-            )
-        if errors:
-            raise ConfigError("Invalid configuration:\n  - " + "\n  - ".join(errors))
+        """Rejects settings that cannot work, before anything runs or is imported."""
+        problems = self.problems()
+        if problems:
+            raise ConfigError(*problems)
 
 
 class ConfigError(ValueError):
-    """A configuration value that cannot work, with what to change."""
+    """Configuration values that cannot work: one line per problem, each naming the option and
+    what to change (`lines`)."""
+
+    def __init__(self, *lines: str):
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)
 
 
 def _sections(config: PipelineConfig) -> dict[str, Any]:
@@ -276,19 +461,37 @@ def iter_options(config: PipelineConfig | None = None):
             yield f"{section_name}.{f.name}", getattr(section, f.name), f.metadata.get("help", "")
 
 
-def _coerce(value: Any, annotation: Any, key: str) -> Any:
+_TYPE_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
+def _yaml_value(text: str, key: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{key}={text!r} is not a valid YAML value ({error.problem})") from None
+
+
+def _coerce(value: Any, annotation: Any, key: str, choices: tuple[str, ...] | None = None) -> Any:
     """Turns a YAML or command-line value into the field's type."""
     target = typing.get_origin(annotation) or annotation
     if isinstance(value, str) and target is not str:
-        value = yaml.safe_load(value)
-    if target is bool and not isinstance(value, bool):
-        raise ConfigError(f"{key}: expected true or false, got {value!r}")
-    if target is float and isinstance(value, int):
+        value = _yaml_value(value, key)
+    if target is str and isinstance(value, bool) and choices and {"on", "off"} <= set(choices):
+        value = "on" if value else "off"  # YAML 1.1 reads a bare on/off as a boolean
+    if target is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if target is list and isinstance(value, str):
         value = [v for v in value.split(",") if v]
-    if not isinstance(value, target):
-        raise ConfigError(f"{key}: expected {target.__name__}, got {value!r}")
+    if not isinstance(value, target) or (target in (int, float) and isinstance(value, bool)):
+        expected = _TYPE_WORDS.get(target, f"a {target.__name__}")
+        raise ConfigError(f"{key}: expected {expected}, got {value!r}")
+    args = typing.get_args(annotation)
+    items = [] if not args else value.items() if target is dict else [(None, v) for v in value]
+    for item_key, item in items:
+        if item_key is not None and not isinstance(item_key, args[0]):
+            raise ConfigError(f"{key}: expected {args[0].__name__} keys, got {item_key!r}")
+        if not isinstance(item, args[-1]) or isinstance(item, bool) is not (args[-1] is bool):
+            raise ConfigError(f"{key}: expected {args[-1].__name__} values, got {item!r}")
     return value
 
 
@@ -305,14 +508,31 @@ def set_option(config: PipelineConfig, key: str, value: Any) -> None:
             f"Unknown option {key!r}; {section_name} has: {', '.join(sorted(fields))}"
         )
     hints = typing.get_type_hints(type(section))
-    setattr(section, name, _coerce(value, hints[name], key))
+    setattr(section, name, _coerce(value, hints[name], key, fields[name].metadata.get("choices")))
+
+
+def _read_yaml(path: str) -> Any:
+    """The file's YAML; a missing file or a syntax error says where (file, line, column)."""
+    try:
+        text = Path(path).read_text()
+    except OSError as error:
+        raise ConfigError(
+            f"--config {path}: cannot read it ({error.strerror}); give the path of a YAML file"
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else path
+        what = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{where}: YAML syntax error: {what}") from None
 
 
 def load_config(path: str | None = None, overrides: list[str] | None = None) -> PipelineConfig:
     """Defaults, then the YAML file (if any), then `key=value` overrides, in that order."""
     config = PipelineConfig()
     if path:
-        raw = yaml.safe_load(Path(path).read_text()) or {}
+        raw = _read_yaml(path) or {}
         if not isinstance(raw, dict):
             raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
         for section_name, values in raw.items():

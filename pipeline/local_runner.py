@@ -35,6 +35,8 @@ def reporting_steps(steps: StepLog) -> Iterator[None]:
         def launch(self):
             # Components (Transform, Beam) lower absl's verbosity; the cache notice needs INFO.
             absl_logging.set_verbosity(absl_logging.INFO)
+            run_id = self._pipeline_runtime_spec.pipeline_run_id.field_value.string_value
+            steps.run_id = steps.run_id or run_id
             steps.started(self._pipeline_node.node_info.id)
             result = super().launch()
             steps.finished(self._pipeline_node.node_info.id)

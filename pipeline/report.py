@@ -800,29 +800,67 @@ def render(data: ReportData) -> str:
     )
 
 
-def report_path(config: PipelineConfig, run_id: str) -> str:
+def report_path(config: PipelineConfig, run_id: str, suffix: str = ".html") -> str:
     safe = re.sub(r"[^A-Za-z0-9._-]", "-", run_id)
-    return os.path.join(config.runtime.root, "reports", f"run-{safe}.html")
+    return os.path.join(config.runtime.root, "reports", f"run-{safe}{suffix}")
+
+
+_FAILURE_SUFFIX = ".failure.json"
+
+
+def record_failure(config: PipelineConfig, run_id: str, error: str, **details: Any) -> str:
+    """Keeps why a run failed beside its report, so a rebuilt page shows the same error."""
+    path = report_path(config, run_id, _FAILURE_SUFFIX)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump({"run_id": run_id, "error": error, **details}, f, indent=2)
+    return path
+
+
+def stored_failure(config: PipelineConfig, run_id: str) -> dict[str, Any] | None:
+    """The failure recorded for the run whose id is run_id or starts with it, if any."""
+    folder = os.path.join(config.runtime.root, "reports")
+    exact = report_path(config, run_id, _FAILURE_SUFFIX)
+    names = [exact] if os.path.exists(exact) else []
+    if not names and os.path.isdir(folder):
+        prefix = os.path.basename(report_path(config, run_id, ""))
+        names = [
+            os.path.join(folder, n)
+            for n in os.listdir(folder)
+            if n.startswith(prefix) and n.endswith(_FAILURE_SUFFIX)
+        ]
+    if len(names) != 1:
+        return None
+    with open(names[0], encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _find_run(config: PipelineConfig, run_id: str | None) -> RunArtifacts:
+    """The run from the metadata store; a run that failed before any step was recorded (no
+    weights, a bad data folder) is known by its failure record alone."""
+    try:
+        store = open_existing_store(config)
+        return load_run(store, find_run_id(store, config.runtime.name, run_id))
+    except RunLookupError:
+        failure = stored_failure(config, run_id) if run_id else None
+        if failure is None:
+            raise
+        run = RunArtifacts(failure["run_id"])
+        run.started = failure.get("started", 0.0)
+        return run
 
 
 def write_report(
     config: PipelineConfig,
     run_id: str | None = None,
     error: str = "",
-    started_after: float | None = None,
     out: str | None = None,
-) -> str | None:
-    """Writes the run's page (default: the latest run) and returns its path. `started_after`:
-    only a run that started then or later (after a failure, the run may not have begun)."""
-    try:
-        store = open_existing_store(config)
-        run = load_run(store, find_run_id(store, config.runtime.name, run_id))
-    except RunLookupError:
-        if started_after is not None:
-            return None  # the run failed before it was recorded: nothing to report on
-        raise
-    if started_after is not None and run.started < started_after - 1:
-        return None
+) -> str:
+    """Writes the run's page (default: the latest run) and returns its path. The error shown
+    is `error`, else the one recorded when the run failed (record_failure)."""
+    run = _find_run(config, run_id)
+    if not error:
+        error = (stored_failure(config, run.run_id) or {}).get("error", "")
     data = read_report_data(config.runtime.name, run, error)
     path = out or report_path(config, run.run_id)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
