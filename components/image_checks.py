@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import posixpath
@@ -10,9 +11,26 @@ from dataclasses import dataclass
 import tensorflow as tf
 from PIL import Image
 
+from components.preprocessing import decode_image
+
 # Formats tf.io.decode_image reads, as Pillow names them (MPO is a camera JPEG with extras).
 SUPPORTED_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "GIF": "gif", "BMP": "bmp"}
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".gif", ".bmp"}
+READ_FORMATS = "only PNG, JPEG, GIF and BMP are read"
+# Image formats people keep next to those, which TensorFlow's decoders cannot read.
+UNSUPPORTED_IMAGE_EXTENSIONS = {
+    ".webp": "WebP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".heic": "HEIC",
+    ".heif": "HEIF",
+    ".avif": "AVIF",
+    ".jxl": "JPEG XL",
+    ".jp2": "JPEG 2000",
+    ".svg": "SVG",
+    ".ico": "ICO",
+    ".psd": "PSD",
+}
 
 
 @dataclass(frozen=True)
@@ -23,6 +41,8 @@ class ImageCheck:
     image_format: str = ""
     width: int = 0
     height: int = 0
+    sha256: str = ""  # of the file's bytes
+    pixels_sha256: str = ""  # of its decoded pixels (see pixels_digest)
 
     @property
     def ok(self) -> bool:
@@ -30,26 +50,62 @@ class ImageCheck:
 
 
 def skip_reason(name: str) -> str:
-    """Why a directory entry is not an image candidate at all ('' when it is one).
-
-    Skipped files are counted but not reported as bad: hidden files (.DS_Store) and files
-    whose extension is not an image's (README.txt, labels.csv).
-    """
+    """Why a directory entry is not an image candidate at all ('' when it is one): hidden files
+    (.DS_Store), image formats TensorFlow cannot read, files that are not images (README.txt).
+    The report lists each with this reason; they are not counted as bad images."""
     if name.startswith("."):
-        return "hidden file"
-    if posixpath.splitext(name)[1].lower() not in IMAGE_EXTENSIONS:
-        return "not an image file name"
+        return "hidden file (its name starts with '.')"
+    extension = posixpath.splitext(name)[1].lower()
+    if extension in IMAGE_EXTENSIONS:
+        return ""
+    if extension in UNSUPPORTED_IMAGE_EXTENSIONS:
+        return (
+            f"unsupported format {UNSUPPORTED_IMAGE_EXTENSIONS[extension]} ({READ_FORMATS}): "
+            "convert it to PNG or JPEG to use it"
+        )
+    kind = f"'{extension}' extension" if extension else "no extension"
+    return f"not an image file name ({kind}; {READ_FORMATS})"
+
+
+def pixels_digest(pixels: tf.Tensor) -> str:
+    """sha256 of decoded pixels and their shape: equal for copies of an image whatever their
+    file format or compression (a PNG and a BMP of the same pixels, a PNG saved twice)."""
+    digest = hashlib.sha256(str(tuple(pixels.shape)).encode())
+    digest.update(pixels.numpy().tobytes())
+    return digest.hexdigest()
+
+
+def transparency_reason(header: Image.Image) -> str:
+    """Why an image's transparency cannot be composited in the Transform graph ('' if it can).
+
+    The graph composites PNG alpha over transform.background (components/preprocessing.py).
+    TensorFlow's GIF decoder returns RGB with transparent pixels as black (measured), and its BMP
+    decoder reads no alpha mask, so the colours under them would reach the model: refused here,
+    at ingestion and in `predict` alike, rather than trained on.
+    """
+    if header.format == "GIF" and "transparency" in header.info:
+        return (
+            "GIF with a transparent colour: TensorFlow decodes its transparent pixels as black "
+            "whatever transform.background is; convert it to PNG (which keeps transparency)"
+        )
+    if header.format == "BMP" and "A" in header.getbands():
+        return (
+            "BMP with an alpha channel: TensorFlow's BMP decoder ignores transparency; "
+            "convert it to PNG (which keeps transparency)"
+        )
     return ""
 
 
 def check_image_bytes(data: bytes, min_side: int, max_pixels: int) -> ImageCheck:
     """Checks the header first (cheap, guards against decompression bombs), then decodes with
-    TensorFlow: the same decoder the Transform step uses, so what passes here decodes there."""
+    the Transform step's own decode_image, so what passes here decodes there, and hashes the
+    bytes and the decoded pixels (for the duplicate checks)."""
     if not data:
         return ImageCheck(reason="empty file (0 bytes)")
     try:
         with Image.open(io.BytesIO(data)) as header:
             pil_format, (width, height) = header.format, header.size
+            transparency = transparency_reason(header)
     except Image.DecompressionBombError as error:
         return ImageCheck(reason=f"too many pixels: {error}")
     except Exception:  # Pillow raises many types for unreadable headers.
@@ -68,13 +124,19 @@ def check_image_bytes(data: bytes, min_side: int, max_pixels: int) -> ImageCheck
             reason=f"too small: {width}x{height}, shorter side < {min_side} px "
             "(ingestion.min_side)",
         )
+    if transparency:
+        return ImageCheck(reason=transparency)
     try:
-        tf.io.decode_image(data, channels=3, expand_animations=False)
+        pixels = decode_image(tf.constant(data))
     except tf.errors.InvalidArgumentError as error:
         detail = error.message.split("}}")[-1].strip()
         return ImageCheck(reason=f"cannot be decoded (truncated or corrupt): {detail}")
     return ImageCheck(
-        image_format=SUPPORTED_FORMATS[pil_format], width=int(width), height=int(height)
+        image_format=SUPPORTED_FORMATS[pil_format],
+        width=int(width),
+        height=int(height),
+        sha256=hashlib.sha256(data).hexdigest(),
+        pixels_sha256=pixels_digest(pixels),
     )
 
 

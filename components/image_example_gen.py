@@ -3,16 +3,22 @@
 Built on TFX's FileBasedExampleGen, so splitting, output format, span/version handling and the
 input fingerprint that drives the pipeline cache are TFX's own. What it adds: every file is
 checked (components/image_checks.py) in a Beam DoFn; files that fail are left out and listed in
-an IngestionReport artifact; the run fails when too many are bad or a class has no image.
+an IngestionReport artifact; the run fails when too many are bad (overall or in one class), a
+class has no image in a split, or an image is there twice under two classes or in two splits.
+
+Labels are the index of each class in the schema's class list (components.schema), never the
+order of the folders that happen to exist: a missing class folder cannot shift the others.
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
 import posixpath
-from collections import Counter
+import re
+from collections import Counter, defaultdict
 from typing import Any
 
 import apache_beam as beam
@@ -39,7 +45,17 @@ CLASS_NAME_KEY = "class_name"
 IMAGE_ID_KEY = "image_id"
 SPLIT_FOLDERS = ("train", "eval", "test")
 REPORT_FILE = "ingestion_report.json"
+HASHES_FILE = "image_hashes.tsv"
+# Copies of the report outside the artifact folder, which TFX deletes when the step fails:
+# <pipeline root>/<node>/ingestion_reports/ingestion_report-<run id>.json
+REPORTS_FOLDER = "ingestion_reports"
+NODE_ID = "ImageExampleGen"
 CLASS_NAMES_PROPERTY = "class_names"
+DUPLICATE_POLICIES = ("fail", "warn")
+# Hashes travel from the checking DoFn to the split-aware step in these features, which are
+# removed before the examples are written.
+_SHA256_KEY = "_sha256"
+_PIXELS_SHA256_KEY = "_pixels_sha256"
 
 
 class IngestionError(RuntimeError):
@@ -117,7 +133,8 @@ def _class_folders(folder: str) -> list[str]:
 
 
 def discover_classes(input_base: str, patterns: list[str]) -> list[str]:
-    """The sorted class list, which must be the same in every split folder."""
+    """The sorted class folder names, which must be the same in every split folder: the class
+    list of a data set that has no schema yet (infer-schema writes it into one)."""
     per_split = {p: _class_folders(_split_folder(input_base, p)) for p in patterns}
     classes = next(iter(per_split.values()))
     for pattern, names in per_split.items():
@@ -127,12 +144,53 @@ def discover_classes(input_base: str, patterns: list[str]) -> list[str]:
                 f"Split folders disagree on the classes: {_split_folder(input_base, pattern)} "
                 f"lacks or adds {missing}. Every split needs the same class folders."
             )
+    _require_two(classes, input_base)
+    return classes
+
+
+def check_class_folders(input_base: str, patterns: list[str], classes: list[str]) -> None:
+    """Every class folder must be a class of the schema: an unknown folder stops ingestion here.
+    A class of the schema without a folder is not an error yet: it has no example, which the
+    report's checks name with the split (enforce_report)."""
+    _require_two(classes, input_base)
+    for pattern in patterns:
+        folder = _split_folder(input_base, pattern)
+        unknown = sorted(set(_class_folders(folder)) - set(classes))
+        if unknown:
+            raise IngestionError(
+                f"{folder} has folder(s) {unknown} that are not classes of the schema "
+                f"(its class_name domain: {classes}). Move them out of the data folder, or add "
+                "the class to the schema (`python -m pipeline infer-schema` writes one for this "
+                "data; labels are the classes' positions in that list)."
+            )
+
+
+def _require_two(classes: list[str], input_base: str) -> None:
     if len(classes) < 2:
         raise IngestionError(
             f"Found {len(classes)} class folder(s) ({classes}) in {input_base}; a classifier "
             "needs at least 2. Put each class's images in a sub-folder named after the class."
         )
-    return classes
+
+
+def entries_outside_classes(input_base: str, patterns: list[str]) -> list[dict[str, str]]:
+    """The files and hidden folders beside the class folders, which are not read: listed in the
+    report with why. (Folders that are classes, and split folders, are read.)"""
+    entries = []
+    for pattern in patterns:
+        folder = _split_folder(input_base, pattern)
+        for name in sorted(tf.io.gfile.listdir(folder)):
+            name = name.rstrip("/")
+            path = posixpath.join(folder, name)
+            is_dir = tf.io.gfile.isdir(path)
+            if is_dir and name.startswith("."):
+                reason = "hidden folder: not read as a class"
+            elif not is_dir:
+                reason = "file outside the class folders: not read; move it into its class's folder"
+            else:
+                continue
+            entries.append({"path": image_checks.relative_id(path, input_base), "reason": reason})
+    return entries
 
 
 # --- Beam: list, check, encode ------------------------------------------------------------------
@@ -145,7 +203,10 @@ def _list_class_folder(item: tuple[str, int, str], input_base: str):
         path = posixpath.join(folder, name.rstrip("/"))
         reason = image_checks.skip_reason(name)
         if not reason and tf.io.gfile.isdir(path):
-            reason = "folder inside a class folder"
+            reason = (
+                "folder inside a class folder: not read; move its images up into the class "
+                "folder, or make it a class of its own"
+            )
         if reason:
             rel = image_checks.relative_id(path, input_base)
             yield beam.pvalue.TaggedOutput(
@@ -186,16 +247,33 @@ class _CheckAndEncode(beam.DoFn):
         try:
             data = image_checks.read_file(path)
         except (tf.errors.OpError, OSError) as error:
-            check = image_checks.ImageCheck(
-                reason=f"unreadable: {getattr(error, 'message', error)}"
-            )
+            detail = _link_problem(path) or getattr(error, "message", error)
+            check = image_checks.ImageCheck(reason=f"unreadable: {detail}")
         else:
             check = image_checks.check_image_bytes(data, self._min_side, self._max_pixels)
         if not check.ok:
-            event = {"kind": "quarantined", "path": rel, "reason": check.reason}
+            event = {
+                "kind": "quarantined",
+                "path": rel,
+                "class": class_name,
+                "reason": check.reason,
+            }
             yield beam.pvalue.TaggedOutput("events", json.dumps(event))
             return
         yield _make_example(data, label, class_name, rel, check)
+
+
+def _link_problem(path: str) -> str:
+    """'symbolic link loop' or 'broken symbolic link ...' for a local link that cannot be read."""
+    if "://" in path or not os.path.islink(path):
+        return ""
+    try:
+        os.stat(path)
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "symbolic link loop"
+        return f"broken symbolic link (points at {os.readlink(path)}, which does not exist)"
+    return ""
 
 
 def _make_example(
@@ -217,6 +295,8 @@ def _make_example(
                 "image_format": b(check.image_format.encode()),
                 "height": i(check.height),
                 "width": i(check.width),
+                _SHA256_KEY: b(check.sha256.encode()),
+                _PIXELS_SHA256_KEY: b(check.pixels_sha256.encode()),
             }
         )
     )
@@ -255,6 +335,24 @@ def _ImagesToExamples(pipeline: beam.Pipeline, exec_properties: dict[str, Any], 
     return checked.examples
 
 
+def _strip_hashes(example: tf.train.Example, split: str):
+    """The example without the hash features, and an 'image' event with them for the report."""
+    stripped = tf.train.Example()
+    stripped.CopyFrom(example)  # Beam's elements are not to be changed in place
+    features = stripped.features.feature
+    event = {
+        "kind": "image",
+        "split": split,
+        "path": features[IMAGE_ID_KEY].bytes_list.value[0].decode(),
+        "class": features[CLASS_NAME_KEY].bytes_list.value[0].decode(),
+        "sha256": features[_SHA256_KEY].bytes_list.value[0].decode(),
+        "pixels_sha256": features[_PIXELS_SHA256_KEY].bytes_list.value[0].decode(),
+    }
+    del features[_SHA256_KEY], features[_PIXELS_SHA256_KEY]
+    yield stripped
+    yield beam.pvalue.TaggedOutput("images", json.dumps(event))
+
+
 class Executor(BaseExampleGenExecutor):
     """Runs TFX's ExampleGen over the image folder, then writes and enforces the report."""
 
@@ -263,9 +361,19 @@ class Executor(BaseExampleGenExecutor):
 
     def GenerateExamplesByBeam(self, pipeline, exec_properties):
         splits = super().GenerateExamplesByBeam(pipeline, exec_properties)
+        events_dir = exec_properties["_events_dir"]
+        stripped = {}
         for name, examples in splits.items():
+            # The split of each example is known only here (a hash split is made by TFX).
+            parts = examples | f"StripHashes[{name}]" >> beam.FlatMap(
+                _strip_hashes, split=name
+            ).with_outputs("images", main="examples")
+            stripped[name] = parts.examples
+            _ = parts.images | f"WriteImages[{name}]" >> beam.io.WriteToText(
+                posixpath.join(events_dir, f"images-{name}")
+            )
             _ = (
-                examples
+                parts.examples
                 | f"Labels[{name}]"
                 >> beam.Map(lambda e: e.features.feature[LABEL_KEY].int64_list.value[0])
                 | f"CountLabels[{name}]" >> beam.combiners.Count.PerElement()
@@ -276,17 +384,20 @@ class Executor(BaseExampleGenExecutor):
                     )
                 )
                 | f"WriteCounts[{name}]"
-                >> beam.io.WriteToText(
-                    posixpath.join(exec_properties["_events_dir"], f"counts-{name}")
-                )
+                >> beam.io.WriteToText(posixpath.join(events_dir, f"counts-{name}"))
             )
-        return splits
+        return stripped
 
     def Do(self, input_dict, output_dict, exec_properties) -> None:
         input_config = example_gen_pb2.Input()
         proto_utils.json_to_proto(exec_properties[specs.INPUT_CONFIG_KEY], input_config)
         input_base = exec_properties[specs.INPUT_BASE_KEY]
-        classes = discover_classes(input_base, [s.pattern for s in input_config.splits])
+        patterns = [s.pattern for s in input_config.splits]
+        classes = json.loads(exec_properties.get("class_names") or "[]")
+        if classes:
+            check_class_folders(input_base, patterns, classes)
+        else:
+            classes = discover_classes(input_base, patterns)
         report_artifact = output_dict["report"][0]
         events_dir = posixpath.join(report_artifact.uri, "events")
         exec_properties = dict(
@@ -296,15 +407,28 @@ class Executor(BaseExampleGenExecutor):
 
         examples = output_dict[specs.EXAMPLES_KEY][0]
         splits = artifact_utils.decode_split_names(examples.split_names)
-        report = build_report(classes, events_dir, splits)
-        with tf.io.gfile.GFile(posixpath.join(report_artifact.uri, REPORT_FILE), "w") as f:
-            json.dump(report, f, indent=2)
+        report = build_report(
+            classes, events_dir, splits, not_read=entries_outside_classes(input_base, patterns)
+        )
+        report["path"] = self._surviving_report_path(report_artifact.uri)
+        write_report(report, report_artifact.uri)
+        write_image_hashes(events_dir, posixpath.join(report_artifact.uri, HASHES_FILE))
         tf.io.gfile.rmtree(events_dir)
         examples.set_string_custom_property(CLASS_NAMES_PROPERTY, json.dumps(classes))
         report_artifact.set_int_custom_property("quarantined", len(report["quarantined"]))
         report_artifact.set_int_custom_property("examples", report["examples"])
-        logging.info("Ingestion report: %s", summarize_report(report))
-        enforce_report(report, exec_properties["max_bad_fraction"])
+        logging.info("Ingestion report: %s (%s)", summarize_report(report), report["path"])
+        enforce_report(
+            report, exec_properties["max_bad_fraction"], exec_properties.get("duplicates") or "fail"
+        )
+
+    def _surviving_report_path(self, report_uri: str) -> str:
+        """Where the copy of the report that outlives a failed step goes (see REPORTS_FOLDER)."""
+        run_id = getattr(self._context, "pipeline_run_id", None) or posixpath.basename(
+            report_uri.rstrip("/")
+        )
+        node_dir = posixpath.dirname(posixpath.dirname(report_uri.rstrip("/")))
+        return posixpath.join(node_dir, REPORTS_FOLDER, _report_name(run_id))
 
 
 # --- The report ---------------------------------------------------------------------------------
@@ -318,66 +442,194 @@ def _read_events(events_dir: str) -> list[dict[str, Any]]:
     return events
 
 
-def build_report(classes: list[str], events_dir: str, splits: list[str] = ()) -> dict[str, Any]:
-    """`splits`: the output split names, so a split no example reached is counted, as 0s."""
+def build_report(
+    classes: list[str],
+    events_dir: str,
+    splits: list[str] = (),
+    not_read: list[dict[str, str]] = (),
+) -> dict[str, Any]:
+    """`splits`: the output split names, so a split no example reached is counted, as 0s.
+    `not_read`: entries beside the class folders (entries_outside_classes), listed as skipped."""
     events = _read_events(events_dir)
     per_split: dict[str, dict[str, int]] = {s: {c: 0 for c in classes} for s in splits}
     for e in (e for e in events if e["kind"] == "count"):
         per_split.setdefault(e["split"], {c: 0 for c in classes})[classes[e["label"]]] = e["n"]
     quarantined = sorted(
-        ({"path": e["path"], "reason": e["reason"]} for e in events if e["kind"] == "quarantined"),
+        (
+            {"path": e["path"], "class": e.get("class", ""), "reason": e["reason"]}
+            for e in events
+            if e["kind"] == "quarantined"
+        ),
         key=lambda e: e["path"],
     )
-    skipped = Counter(e["reason"] for e in events if e["kind"] == "skipped")
+    skipped = sorted(
+        [*({"path": e["path"], "reason": e["reason"]} for e in events if e["kind"] == "skipped")]
+        + list(not_read),
+        key=lambda e: e["path"],
+    )
     examples = sum(sum(c.values()) for c in per_split.values())
+    per_class = {c: sum(counts.get(c, 0) for counts in per_split.values()) for c in classes}
+    bad_per_class = Counter(q["class"] for q in quarantined)
     return {
         "classes": classes,
         "examples": examples,
         "examples_per_split": {s: sum(c.values()) for s, c in sorted(per_split.items())},
         "examples_per_split_and_class": dict(sorted(per_split.items())),
         "image_files": examples + len(quarantined),
+        "image_files_per_class": {c: per_class[c] + bad_per_class[c] for c in classes},
         "quarantined": quarantined,
-        "skipped": dict(sorted(skipped.items())),
+        "quarantined_per_class": {c: bad_per_class[c] for c in classes},
+        "skipped": skipped,
+        "duplicates": find_duplicates([e for e in events if e["kind"] == "image"]),
+    }
+
+
+def find_duplicates(images: list[dict[str, str]]) -> dict[str, Any]:
+    """Groups images with the same decoded pixels (which includes identical files). A group
+    under two classes is a labelling error; one in two splits leaks the judged data into
+    training; copies within one class and split only weigh that image more."""
+    groups = defaultdict(list)
+    for image in images:
+        groups[image["pixels_sha256"]].append(image)
+    across_classes, across_splits, within = [], [], []
+    for digest, members in sorted(groups.items()):
+        if len(members) < 2:
+            continue
+        group = {
+            "pixels_sha256": digest,
+            "same_bytes": len({m["sha256"] for m in members}) == 1,
+            "files": sorted(
+                ({"path": m["path"], "class": m["class"], "split": m["split"]} for m in members),
+                key=lambda f: f["path"],
+            ),
+        }
+        if len({m["class"] for m in members}) > 1:
+            across_classes.append(group)
+        elif len({m["split"] for m in members}) > 1:
+            across_splits.append(group)
+        else:
+            within.append(group)
+    return {
+        "across_classes": across_classes,
+        "across_splits": across_splits,
+        "within_split": within,
+        "within_split_extra_copies": sum(len(g["files"]) - 1 for g in within),
     }
 
 
 def summarize_report(report: dict[str, Any]) -> str:
     splits = ", ".join(f"{s} {n}" for s, n in report["examples_per_split"].items())
-    skipped = sum(report["skipped"].values())
+    duplicates = report["duplicates"]
     return (
         f"{report['examples']} examples ({splits}) in {len(report['classes'])} classes; "
-        f"{len(report['quarantined'])} quarantined, {skipped} skipped"
+        f"{len(report['quarantined'])} quarantined, {len(report['skipped'])} skipped; "
+        f"duplicates: {len(duplicates['across_classes'])} under two classes, "
+        f"{len(duplicates['across_splits'])} across splits, "
+        f"{duplicates['within_split_extra_copies']} extra copies within a split"
     )
 
 
-def enforce_report(report: dict[str, Any], max_bad_fraction: float) -> None:
-    """Fails the run on data not worth training on, naming what is wrong and what to do."""
+def _describe_group(group: dict[str, Any]) -> str:
+    return " = ".join(f"{f['path']} ({f['class']}, {f['split']})" for f in group["files"])
+
+
+def _listing(lines: list[str], limit: int = 20) -> str:
+    more = [f"... and {len(lines) - limit} more"] if len(lines) > limit else []
+    return "\n".join(f"    {line}" for line in lines[:limit] + more)
+
+
+def enforce_report(
+    report: dict[str, Any], max_bad_fraction: float, duplicates: str = "fail"
+) -> None:
+    """Fails the run on data not worth training on, naming what is wrong and what to do.
+    `duplicates` (validation.duplicates): 'fail' stops on an image in two splits, 'warn' only
+    reports it. The same image under two classes always stops the run."""
     problems = []
     files, bad = report["image_files"], len(report["quarantined"])
     if files and bad / files > max_bad_fraction:
-        listing = "\n".join(f"    {q['path']}: {q['reason']}" for q in report["quarantined"][:20])
-        more = f"\n    ... and {bad - 20} more" if bad > 20 else ""
+        listing = _listing([f"{q['path']}: {q['reason']}" for q in report["quarantined"]])
         problems.append(
             f"{bad} of {files} image files ({bad / files:.1%}) were quarantined, more than "
-            f"ingestion.max_bad_fraction={max_bad_fraction:.1%}:\n{listing}{more}\n"
+            f"ingestion.max_bad_fraction={max_bad_fraction:.1%}:\n{listing}\n"
             "  Fix or remove those files (the report lists all), or raise the limit."
         )
+    for name, class_bad in report.get("quarantined_per_class", {}).items():
+        class_files = report["image_files_per_class"][name]
+        if class_files and class_bad / class_files > max_bad_fraction:
+            problems.append(
+                f"Class '{name}': {class_bad} of its {class_files} image files "
+                f"({class_bad / class_files:.1%}) were quarantined, more than "
+                f"ingestion.max_bad_fraction={max_bad_fraction:.1%}. Fix or remove them, or "
+                "raise the limit."
+            )
     for split, counts in report["examples_per_split_and_class"].items():
         empty = [c for c, n in counts.items() if n == 0]
         if empty:
             problems.append(
-                f"Split '{split}' has no usable image of class(es) {empty}. Add images to "
-                "those class folders (a hash split needs a few images per class to fill "
-                "every split)."
+                f"Split '{split}' has no usable image of class(es) {empty}. Every class of the "
+                "schema needs images in every split: add images to those class folders (a hash "
+                "split needs a few images per class to fill every split), or remove the class "
+                "from the schema."
             )
     if not report["examples"]:
         problems.append("No usable image at all was found.")
+    found = report.get("duplicates", {})
+    if found.get("across_classes"):
+        listing = _listing([_describe_group(g) for g in found["across_classes"]])
+        problems.append(
+            f"{len(found['across_classes'])} image(s) are in two or more classes (same "
+            f"pixels):\n{listing}\n  Keep each image in its one right class."
+        )
+    if found.get("across_splits") and duplicates == "fail":
+        listing = _listing([_describe_group(g) for g in found["across_splits"]])
+        problems.append(
+            f"{len(found['across_splits'])} image(s) are in two or more splits (same pixels), "
+            f"so the judged split holds training images:\n{listing}\n  Remove the extra "
+            "copies, or set validation.duplicates=warn to only report them."
+        )
     if problems:
-        raise IngestionError("Ingestion failed:\n- " + "\n- ".join(problems))
+        where = f"\nIngestion report: {report['path']}" if report.get("path") else ""
+        raise IngestionError("Ingestion failed:\n- " + "\n- ".join(problems) + where)
+
+
+def _report_name(run_id: str) -> str:
+    return "ingestion_report-" + re.sub(r"[^A-Za-z0-9._-]", "-", run_id) + ".json"
+
+
+def write_report(report: dict[str, Any], report_artifact_uri: str) -> None:
+    """Into the artifact, and a copy to report['path'], which outlives a failed step."""
+    text = json.dumps(report, indent=2)
+    for path in (posixpath.join(report_artifact_uri, REPORT_FILE), report.get("path")):
+        if path:
+            tf.io.gfile.makedirs(posixpath.dirname(path))
+            with tf.io.gfile.GFile(path, "w") as f:
+                f.write(text)
+
+
+def write_image_hashes(events_dir: str, path: str) -> None:
+    """One line per ingested image: path, class, split, sha256 of the bytes, of the pixels."""
+    images = sorted(
+        (e for e in _read_events(events_dir) if e["kind"] == "image"), key=lambda e: e["path"]
+    )
+    with tf.io.gfile.GFile(path, "w") as f:
+        f.write("path\tclass\tsplit\tsha256\tpixels_sha256\n")
+        for e in images:
+            f.write(
+                f"{e['path']}\t{e['class']}\t{e['split']}\t{e['sha256']}\t{e['pixels_sha256']}\n"
+            )
 
 
 def read_report(report_artifact_uri: str) -> dict[str, Any]:
     with tf.io.gfile.GFile(posixpath.join(report_artifact_uri, REPORT_FILE)) as f:
+        return json.load(f)
+
+
+def read_failed_run_report(pipeline_root: str, run_id: str) -> dict[str, Any] | None:
+    """The report a run's ingestion wrote before it stopped the run, or None."""
+    path = posixpath.join(pipeline_root, NODE_ID, REPORTS_FOLDER, _report_name(run_id))
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path) as f:
         return json.load(f)
 
 
@@ -442,6 +694,9 @@ class ImageExampleGenSpec(FileBasedExampleGenSpec):
         "min_side": ExecutionParameter(type=int),
         "max_pixels": ExecutionParameter(type=int),
         "max_bad_fraction": ExecutionParameter(type=float),
+        # JSON list of the class names in label order (the schema's); empty: the sorted folders.
+        "class_names": ExecutionParameter(type=str, optional=True),
+        "duplicates": ExecutionParameter(type=str, optional=True),
     }
     OUTPUTS = {
         **FileBasedExampleGenSpec.OUTPUTS,
@@ -465,9 +720,16 @@ class ImageExampleGen(FileBasedExampleGen):
         max_bad_fraction: float = 0.05,
         input_config: example_gen_pb2.Input | None = None,
         output_config: example_gen_pb2.Output | None = None,
+        class_names: list[str] | None = None,
+        duplicates: str = "fail",
     ):
-        """input_config/output_config: the splits when already worked out (split_configs);
+        """class_names: the schema's class list; label = position in it. None: the sorted class
+        folders (for a data set without a schema yet, as infer-schema ingests it).
+        duplicates: 'fail' or 'warn' on an image in two splits (validation.duplicates).
+        input_config/output_config: the splits when already worked out (split_configs);
         by default they are found by listing input_base."""
+        if duplicates not in DUPLICATE_POLICIES:
+            raise ValueError(f"duplicates is {duplicates!r}; use one of {DUPLICATE_POLICIES}")
         if input_config is None or output_config is None:
             input_config, output_config = split_configs(input_base, split_buckets)
         spec = ImageExampleGenSpec(
@@ -479,6 +741,8 @@ class ImageExampleGen(FileBasedExampleGen):
             min_side=min_side,
             max_pixels=max_pixels,
             max_bad_fraction=max_bad_fraction,
+            class_names=json.dumps(list(class_names or [])),
+            duplicates=duplicates,
             examples=types.Channel(type=standard_artifacts.Examples),
             report=types.Channel(type=IngestionReport),
         )

@@ -11,9 +11,32 @@ PIXELS_KEY = "pixels"  # transformed feature: a serialized uint8 [size, size, 3]
 LABEL_KEY = "label"
 
 
-def decode_image(image_bytes: tf.Tensor) -> tf.Tensor:
-    """Any supported format to uint8 RGB: grey is repeated, alpha dropped, a GIF's first frame."""
-    image = tf.io.decode_image(image_bytes, channels=3, expand_animations=False)
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+WHITE = (255, 255, 255)
+
+
+def composite_over(rgba: tf.Tensor, background: tuple[int, int, int]) -> tf.Tensor:
+    """uint8 RGBA over an opaque background colour: alpha 0 gives the background whatever RGB
+    the file stores there, alpha 255 the pixel, values between blend linearly. Rounded uint8."""
+    rgba = tf.cast(rgba, tf.float32)
+    alpha = rgba[..., 3:] / 255.0
+    colour = tf.constant(background, tf.float32)
+    blended = rgba[..., :3] * alpha + colour * (1.0 - alpha)
+    return tf.cast(tf.round(blended), tf.uint8)
+
+
+def decode_image(image_bytes: tf.Tensor, background: tuple[int, int, int] = WHITE) -> tf.Tensor:
+    """Any supported format to uint8 RGB: grey is repeated, a GIF's first frame. A PNG is read
+    with its alpha (RGBA, grey+alpha, palette with a transparent index) and composited over
+    `background`, so the colours a file keeps under transparent pixels never reach the model.
+    GIFs with a transparent colour and BMPs with alpha are refused before this point
+    (components/image_checks.py): TensorFlow cannot read their transparency."""
+    is_png = tf.equal(tf.strings.substr(image_bytes, 0, len(PNG_SIGNATURE)), PNG_SIGNATURE)
+    image = tf.cond(
+        is_png,
+        lambda: composite_over(tf.io.decode_png(image_bytes, channels=4), background),
+        lambda: tf.io.decode_image(image_bytes, channels=3, expand_animations=False),
+    )
     image.set_shape([None, None, 3])
     return image
 
@@ -54,10 +77,12 @@ def decode_pixels(encoded: tf.Tensor, size: int) -> tf.Tensor:
     return tf.ensure_shape(pixels, [None, size, size, 3])
 
 
-def images_to_pixels(image_bytes: tf.Tensor, size: int, policy: str) -> tf.Tensor:
+def images_to_pixels(
+    image_bytes: tf.Tensor, size: int, policy: str, background: tuple[int, int, int] = WHITE
+) -> tf.Tensor:
     """A batch of encoded images to a [batch, size, size, 3] uint8 tensor."""
     return tf.map_fn(
-        lambda b: resize_image(decode_image(b), size, policy),
+        lambda b: resize_image(decode_image(b, background), size, policy),
         tf.reshape(image_bytes, [-1]),
         fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),
     )
@@ -69,6 +94,7 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]
         inputs[custom_config["image_key"]],
         custom_config["image_size"],
         custom_config["resize"],
+        tuple(custom_config.get("background", WHITE)),  # transform.background, as R, G, B
     )
     outputs = {PIXELS_KEY: encode_pixels(pixels)}
     label_key = custom_config["label_key"]

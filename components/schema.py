@@ -81,7 +81,18 @@ def curate_schema(
             feature = _feature(curated, side)
             feature.ClearField("domain_info")
             feature.int_domain.min = 1
+    _drop_unused_domains(curated)
     return curated
+
+
+def _drop_unused_domains(schema: schema_pb2.Schema) -> None:
+    """TFDV keeps a value list for every string feature with few enough values: for image_id
+    that names every file, so any new image would be an anomaly. Only the lists a feature
+    still refers to (class names, image formats) stay."""
+    used = {feature.domain for feature in schema.feature if feature.HasField("domain")}
+    for domain in list(schema.string_domain):
+        if domain.name not in used:
+            schema.string_domain.remove(domain)
 
 
 def class_names_from_schema(schema: schema_pb2.Schema) -> list[str]:

@@ -125,6 +125,30 @@ def _kubernetes_quantity(quantity: str) -> str | None:
     return "use a Kubernetes quantity such as 32G or 30Gi, or leave it empty"
 
 
+_NAMED_COLOURS = {"white": (255, 255, 255), "black": (0, 0, 0)}
+
+
+def background_rgb(text: str) -> tuple[int, int, int]:
+    """transform.background as (R, G, B): `white`, `black`, `#rrggbb` or `R,G,B` (0-255 each)."""
+    value = text.strip().lower()
+    if value in _NAMED_COLOURS:
+        return _NAMED_COLOURS[value]
+    if re.fullmatch(r"#[0-9a-f]{6}", value):
+        return tuple(int(value[i : i + 2], 16) for i in (1, 3, 5))
+    parts = [p.strip() for p in value.split(",")]
+    if len(parts) == 3 and all(p.isdigit() and int(p) <= 255 for p in parts):
+        return tuple(int(p) for p in parts)
+    raise ValueError("use white, black, #rrggbb (e.g. #808080) or R,G,B from 0 to 255")
+
+
+def _background(text: str) -> str | None:
+    try:
+        background_rgb(text)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
 def _iso_date(text: str) -> str | None:
     try:
         datetime.date.fromisoformat(text)
@@ -205,6 +229,13 @@ class ValidationConfig:
         minimum=0,
         maximum=1,
     )
+    duplicates: str = _opt(
+        "fail",
+        "An image (same decoded pixels) found in two splits: `fail` stops the run naming the "
+        "files, `warn` lists them in the ingestion report. The same image under two classes "
+        "always stops the run.",
+        choices=("fail", "warn"),
+    )
 
 
 @dataclass
@@ -215,6 +246,13 @@ class TransformConfig:
         "Aspect-ratio policy: `crop` resizes the short side then centre-crops; `pad` fits the "
         "whole image and pads with black.",
         choices=("crop", "pad"),
+    )
+    background: str = _opt(
+        "white",
+        "Colour that transparent pixels (PNG alpha) are composited over, inside the Transform "
+        "graph, so training, evaluation and serving see the same pixels: `white`, `black`, "
+        "`#rrggbb` or `R,G,B` (0-255).",
+        check=_background,
     )
 
 

@@ -13,6 +13,7 @@ from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
+from components.image_example_gen import IngestionError
 from components.schema import curate_schema
 from pipeline.config import ConfigError, PipelineConfig
 from pipeline.pipeline import feature_keys, make_example_gen
@@ -27,20 +28,27 @@ def infer_schema(config: PipelineConfig, out_path: str) -> str:
             "names in label order (e.g. --set data.class_names=cat,dog)."
         )
     with tempfile.TemporaryDirectory(prefix="infer-schema-") as scratch:
-        example_gen, _ = make_example_gen(config)
+        example_gen, _ = make_example_gen(config, class_names=None)
         statistics_gen = StatisticsGen(examples=example_gen.outputs["examples"])
         schema_gen = SchemaGen(statistics=statistics_gen.outputs["statistics"])
-        LocalDagRunner().run(
-            tfx_pipeline.Pipeline(
-                pipeline_name="infer-schema",
-                pipeline_root=scratch,
-                components=[example_gen, statistics_gen, schema_gen],
-                metadata_connection_config=metadata.sqlite_metadata_connection_config(
-                    os.path.join(scratch, "metadata.sqlite")
-                ),
-                beam_pipeline_args=list(config.runtime.beam_args),
-            )
+        pipeline = tfx_pipeline.Pipeline(
+            pipeline_name="infer-schema",
+            pipeline_root=scratch,
+            components=[example_gen, statistics_gen, schema_gen],
+            metadata_connection_config=metadata.sqlite_metadata_connection_config(
+                os.path.join(scratch, "metadata.sqlite")
+            ),
+            beam_pipeline_args=list(config.runtime.beam_args),
         )
+        try:
+            LocalDagRunner().run(pipeline)
+        except Exception as error:
+            ingestion = _ingestion_error(error)
+            if ingestion is None:
+                raise
+            # The same checks and message as `run`; the scratch folder (and the report in it)
+            # is deleted, so the message lists the files itself.
+            raise ConfigError(f"{ingestion}\nNo schema was written.") from None
         inferred = tfdv.load_schema_text(_one(scratch, "SchemaGen/schema/*/schema.pbtxt"))
         class_names = config.data.class_names or _ingested_class_names(scratch)
     image_key, label_key = feature_keys(config)
@@ -48,6 +56,13 @@ def infer_schema(config: PipelineConfig, out_path: str) -> str:
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     tfdv.write_schema_text(schema, out_path)
     return out_path
+
+
+def _ingestion_error(error: BaseException | None) -> IngestionError | None:
+    """The IngestionError the runner's exception was raised from, if any."""
+    while error is not None and not isinstance(error, IngestionError):
+        error = error.__cause__ or error.__context__
+    return error
 
 
 def _one(root: str, pattern: str) -> str:

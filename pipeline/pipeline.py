@@ -39,7 +39,7 @@ from components.image_example_gen import (
     split_folders,
 )
 from components.schema import class_names_from_schema
-from pipeline.config import ConfigError, PipelineConfig
+from pipeline.config import ConfigError, PipelineConfig, background_rgb
 
 STAGES = ("data", "train", "all")  # how far a pipeline goes: validation, training, push
 TARGETS = ("local", "kubeflow")  # who runs it: this machine (LocalDagRunner, Airflow), or KFP
@@ -96,8 +96,12 @@ def split_names(
     return [s.name for s in input_config.splits]
 
 
-def make_example_gen(config: PipelineConfig, target: str = "local"):
-    """ImageExampleGen for an image folder, ImportExampleGen for existing TFRecords."""
+def make_example_gen(
+    config: PipelineConfig, target: str = "local", *, class_names: list[str] | None
+):
+    """ImageExampleGen for an image folder, ImportExampleGen for existing TFRecords.
+    class_names: the schema's class list, which an image's label is the position in (None:
+    the sorted class folders, for infer-schema, which has no schema yet)."""
     data = config.data
     _check_listable(data.tfrecords or data.images, data.splits)
     if data.tfrecords:
@@ -117,6 +121,8 @@ def make_example_gen(config: PipelineConfig, target: str = "local"):
         min_side=config.ingestion.min_side,
         max_pixels=config.ingestion.max_pixels,
         max_bad_fraction=config.ingestion.max_bad_fraction,
+        class_names=class_names,
+        duplicates=config.validation.duplicates,
         # Found above from the folder as this machine sees it; the steps may see it elsewhere.
         input_config=input_config,
         output_config=output_config,
@@ -129,6 +135,18 @@ def feature_keys(config: PipelineConfig) -> tuple[str, str]:
     if config.data.tfrecords:
         return config.data.image_feature, config.data.label_feature
     return IMAGE_KEY, LABEL_KEY
+
+
+def schema_class_names(config: PipelineConfig) -> list[str]:
+    """The class list of the schema (its class_name domain): the labels of an image folder."""
+    names = class_names_from_schema(tfdv.load_schema_text(config.data.schema))
+    if not names:
+        raise ConfigError(
+            f"The schema {config.data.schema} has no class_name domain, so the labels of the "
+            "image folder are undefined. Write a schema for this data with `python -m pipeline "
+            "infer-schema`, review its class list (labels are positions in it) and use it."
+        )
+    return names
 
 
 def class_names(config: PipelineConfig) -> list[str]:
@@ -161,7 +179,9 @@ def create_pipeline(
             "`python -m pipeline infer-schema`, review it, and set data.schema to its path."
         )
 
-    example_gen, splits = make_example_gen(config, target)
+    example_gen, splits = make_example_gen(
+        config, target, class_names=None if config.data.tfrecords else schema_class_names(config)
+    )
     schema_gen = ImportSchemaGen(schema_file=runner_path(config, config.data.schema, target))
     statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
@@ -221,6 +241,7 @@ def _training_components(
             "label_key": label_key,
             "image_size": config.transform.image_size,
             "resize": config.transform.resize,
+            "background": list(background_rgb(config.transform.background)),
         },
         splits_config=transform_pb2.SplitsConfig(analyze=["train"]),
         # Statistics over raw image bytes cost time and say nothing StatisticsGen didn't.

@@ -15,8 +15,10 @@ from components.image_checks import check_image_bytes, skip_reason
 from components.image_example_gen import (
     IngestionError,
     build_report,
+    check_class_folders,
     discover_classes,
     enforce_report,
+    entries_outside_classes,
     split_configs,
 )
 
@@ -136,6 +138,64 @@ def test_rgba_png_is_accepted(image_dir, make_image, tree_digest):
     assert_accepted(check_file(path, tree_digest), "png")
 
 
+def bmp_with_alpha(path: Path, width: int = 40, height: int = 40) -> Path:
+    """A 32-bit BMP with a BITMAPV4 header and an alpha mask (as image editors write them),
+    half its rows transparent."""
+    rows = b"".join(
+        bytes([30, 60, 90, 0 if y < height // 2 else 255]) * width for y in range(height)
+    )
+    header = struct.pack(
+        "<IiiHHIIiiII4I",
+        108,
+        width,
+        height,
+        1,
+        32,
+        3,
+        len(rows),
+        2835,
+        2835,
+        0,
+        0,
+        0x00FF0000,
+        0x0000FF00,
+        0x000000FF,
+        0xFF000000,
+    ) + b"\x00" * (108 - 56)
+    offset = 14 + len(header)
+    path.write_bytes(b"BM" + struct.pack("<IHHI", offset + len(rows), 0, 0, offset) + header + rows)
+    return path
+
+
+def test_gif_with_a_transparent_colour_is_rejected(image_dir, tree_digest):
+    """TensorFlow's GIF decoder gives its transparent pixels as black, not the background."""
+    path = image_dir / "cut.gif"
+    Image.new("P", (40, 48), 0).save(path, transparency=0)
+    assert_rejected(check_file(path, tree_digest), "GIF with a transparent colour")
+
+
+def test_bmp_with_alpha_is_rejected(image_dir, tree_digest):
+    path = bmp_with_alpha(image_dir / "cut.bmp")
+    with Image.open(path) as header:
+        assert header.mode == "RGBA"  # really a BMP with alpha
+    assert_rejected(check_file(path, tree_digest), "BMP with an alpha channel")
+
+
+def test_copies_in_other_formats_share_the_pixel_hash_not_the_byte_hash(image_dir, make_image):
+    png = make_image(image_dir / "a.png", "RGB", (40, 48), "PNG")
+    with Image.open(png) as image:
+        image.save(image_dir / "a.bmp")
+    checks = [
+        check_image_bytes(p.read_bytes(), MIN_SIDE, MAX_PIXELS) for p in (png, image_dir / "a.bmp")
+    ]
+    assert checks[0].pixels_sha256 == checks[1].pixels_sha256
+    assert checks[0].sha256 != checks[1].sha256
+    other = make_image(image_dir / "b.png", "RGB", (40, 48), "PNG")
+    assert check_image_bytes(other.read_bytes(), MIN_SIDE, MAX_PIXELS).pixels_sha256 != (
+        checks[0].pixels_sha256
+    )
+
+
 @pytest.mark.parametrize("fmt, image_format", [("PNG", "png"), ("JPEG", "jpeg")])
 def test_greyscale_is_accepted(image_dir, make_image, tree_digest, fmt, image_format):
     path = make_image(image_dir / f"grey.{image_format}", "L", (40, 48), fmt)
@@ -190,7 +250,19 @@ def test_bmp_is_accepted(image_dir, make_image, tree_digest):
     ],
 )
 def test_skip_reason(name, reason):
-    assert skip_reason(name) == reason
+    assert skip_reason(name).startswith(reason) if reason else skip_reason(name) == ""
+
+
+@pytest.mark.parametrize("name, fmt", [("x.webp", "WebP"), ("x.TIFF", "TIFF"), ("x.heic", "HEIC")])
+def test_skip_reason_names_an_unsupported_format_and_what_is_read(name, fmt):
+    reason = skip_reason(name)
+    assert reason.startswith(f"unsupported format {fmt}")
+    assert "only PNG, JPEG, GIF and BMP are read" in reason
+
+
+def test_skip_reason_names_the_extension_of_a_non_image():
+    assert "'.csv' extension" in skip_reason("labels.csv")
+    assert "no extension" in skip_reason("photo")
 
 
 # --- split_configs -----------------------------------------------------------------------------
@@ -280,6 +352,35 @@ def test_missing_data_folder_is_an_error(tmp_path):
         discover_classes(str(tmp_path / "nowhere"), ["*/*"])
 
 
+# --- check_class_folders: the schema's class list ----------------------------------------------
+
+
+def test_a_folder_that_is_not_a_class_of_the_schema_is_an_error(image_dir):
+    for split in ("train", "eval"):
+        make_class_folders(image_dir / split, "cats", "dogs")
+    make_class_folders(image_dir / "eval", "birds")
+    with pytest.raises(IngestionError) as error:
+        check_class_folders(str(image_dir), ["train/*/*", "eval/*/*"], ["dogs", "cats"])
+    message = str(error.value)
+    assert f"{image_dir}/eval has folder(s) ['birds'] that are not classes of the schema" in message
+    assert "['dogs', 'cats']" in message
+
+
+def test_a_class_of_the_schema_without_a_folder_is_left_to_the_report(image_dir):
+    make_class_folders(image_dir, "cats", "dogs")  # no owls: counted as 0 examples, then named
+    check_class_folders(str(image_dir), ["*/*"], ["owls", "cats", "dogs"])
+
+
+def test_entries_beside_the_class_folders_are_listed_with_why(image_dir):
+    make_class_folders(image_dir, "cats", "dogs", ".thumbnails")
+    (image_dir / "README.md").write_text("about the data")
+    entries = {e["path"]: e["reason"] for e in entries_outside_classes(str(image_dir), ["*/*"])}
+    assert entries == {
+        ".thumbnails": "hidden folder: not read as a class",
+        "README.md": "file outside the class folders: not read; move it into its class's folder",
+    }
+
+
 # --- build_report / enforce_report -------------------------------------------------------------
 
 CLASSES = ["cats", "dogs"]
@@ -297,7 +398,7 @@ def count(split: str, label: int, n: int) -> dict:
 
 
 def quarantined(path: str, reason: str) -> dict:
-    return {"kind": "quarantined", "path": path, "reason": reason}
+    return {"kind": "quarantined", "path": path, "class": path.split("/")[0], "reason": reason}
 
 
 def skipped(path: str, reason: str) -> dict:
@@ -334,10 +435,20 @@ def test_build_report_counts(events_dir):
     }
     assert report["image_files"] == 22  # examples + quarantined; skipped files are not images
     assert report["quarantined"] == [  # sorted by path
-        {"path": "cats/cut.jpg", "reason": "cannot be decoded (truncated or corrupt): ..."},
-        {"path": "dogs/zero.jpg", "reason": "empty file (0 bytes)"},
+        {
+            "path": "cats/cut.jpg",
+            "class": "cats",
+            "reason": "cannot be decoded (truncated or corrupt): ...",
+        },
+        {"path": "dogs/zero.jpg", "class": "dogs", "reason": "empty file (0 bytes)"},
     ]
-    assert report["skipped"] == {"hidden file": 1, "not an image file name": 2}
+    assert report["quarantined_per_class"] == {"cats": 1, "dogs": 1}
+    assert report["image_files_per_class"] == {"cats": 11, "dogs": 11}
+    assert report["skipped"] == [  # every file not read, with its path
+        {"path": "cats/.DS_Store", "reason": "hidden file"},
+        {"path": "cats/README.txt", "reason": "not an image file name"},
+        {"path": "dogs/labels.csv", "reason": "not an image file name"},
+    ]
 
 
 def test_enforce_report_passes_within_the_limit(events_dir):
@@ -381,3 +492,93 @@ def test_enforce_report_fails_without_any_example(tmp_path):
     write_events(events, "events-all", quarantined("cats/a.jpg", "empty file (0 bytes)"))
     with pytest.raises(IngestionError, match="No usable image"):
         enforce_report(build_report(CLASSES, str(events)), max_bad_fraction=1.0)
+
+
+def test_enforce_report_fails_when_one_class_loses_too_many_files(tmp_path):
+    """3 bad of 63 files overall (4.8%) is within 5%, but all 3 are dogs: 3 of 13 (23%)."""
+    events = tmp_path / "events"
+    write_events(
+        events,
+        "events-all",
+        *(quarantined(f"dogs/bad{i}.jpg", "empty file (0 bytes)") for i in range(3)),
+    )
+    write_events(events, "counts-train", count("train", 0, 40), count("train", 1, 8))
+    write_events(events, "counts-eval", count("eval", 0, 10), count("eval", 1, 2))
+    report = build_report(CLASSES, str(events))
+    with pytest.raises(IngestionError) as error:
+        enforce_report(report, max_bad_fraction=0.05)
+    message = str(error.value)
+    assert "Class 'dogs': 3 of its 13 image files (23.1%) were quarantined" in message
+    assert "of 63 image files" not in message  # the overall limit held
+    assert "cats" not in message
+
+
+# --- duplicates --------------------------------------------------------------------------------
+
+
+def image(path: str, split: str, pixels: str, sha: str = "") -> dict:
+    return {
+        "kind": "image",
+        "split": split,
+        "path": path,
+        "class": path.split("/")[0],
+        "sha256": sha or f"bytes-of-{path}",
+        "pixels_sha256": pixels,
+    }
+
+
+def report_with_images(tmp_path: Path, *images: dict) -> dict:
+    events = tmp_path / "events"
+    write_events(events, "images-all", *images)
+    write_events(events, "counts-train", count("train", 0, 4), count("train", 1, 4))
+    write_events(events, "counts-eval", count("eval", 0, 2), count("eval", 1, 2))
+    report = build_report(CLASSES, str(events))
+    report["path"] = "/runs/artifacts/ImageExampleGen/ingestion_reports/x.json"
+    return report
+
+
+def test_an_image_under_two_classes_always_fails_naming_both_paths(tmp_path):
+    report = report_with_images(
+        tmp_path, image("cats/a.jpg", "train", "p1"), image("dogs/b.png", "train", "p1")
+    )
+    [group] = report["duplicates"]["across_classes"]
+    assert [f["path"] for f in group["files"]] == ["cats/a.jpg", "dogs/b.png"]
+    for policy in ("fail", "warn"):
+        with pytest.raises(IngestionError) as error:
+            enforce_report(report, max_bad_fraction=0.05, duplicates=policy)
+        message = str(error.value)
+        assert "cats/a.jpg (cats, train) = dogs/b.png (dogs, train)" in message
+        assert "in two or more classes" in message
+        assert message.endswith("Ingestion report: " + report["path"])
+
+
+def test_an_image_in_two_splits_fails_or_is_only_reported(tmp_path):
+    report = report_with_images(
+        tmp_path,
+        image("cats/a.jpg", "train", "p1", sha="same"),
+        image("cats/a_copy.jpg", "eval", "p1", sha="same"),
+        image("cats/other.jpg", "eval", "p2"),
+    )
+    [group] = report["duplicates"]["across_splits"]
+    assert group["same_bytes"] is True
+    assert not report["duplicates"]["across_classes"]
+    with pytest.raises(IngestionError) as error:
+        enforce_report(report, max_bad_fraction=0.05, duplicates="fail")
+    assert "cats/a.jpg (cats, train) = cats/a_copy.jpg (cats, eval)" in str(error.value)
+    assert "validation.duplicates=warn" in str(error.value)
+    enforce_report(report, max_bad_fraction=0.05, duplicates="warn")  # reported, not fatal
+
+
+def test_copies_within_one_class_and_split_are_counted(tmp_path):
+    report = report_with_images(
+        tmp_path,
+        image("dogs/a.jpg", "train", "p1"),
+        image("dogs/a.png", "train", "p1"),  # re-encoded: other bytes, same pixels
+        image("dogs/a.bmp", "train", "p1"),
+    )
+    duplicates = report["duplicates"]
+    assert duplicates["within_split_extra_copies"] == 2
+    [group] = duplicates["within_split"]
+    assert group["same_bytes"] is False
+    assert not duplicates["across_splits"] and not duplicates["across_classes"]
+    enforce_report(report, max_bad_fraction=0.05)
