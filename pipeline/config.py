@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import os
@@ -323,10 +324,48 @@ class EvaluationConfig:
     )
     max_accuracy_drop: float = _opt(
         0.01,
-        "Change threshold: the candidate may be at most this much less accurate than the "
-        "baseline (the last blessed model); 0 to 1 (a required gain is not supported).",
+        "Change threshold: the candidate passes unless a paired comparison with the baseline "
+        "on the same examples finds it significantly (95%) more than this much less accurate; "
+        "0 to 1 (a required gain is not supported).",
         minimum=0,
         maximum=1,
+    )
+    judge_on: str = _opt(
+        "lower_bound",
+        "What must clear evaluation.min_accuracy (and min_class_recall): `lower_bound`, the "
+        "lower end of the metric's 95% confidence interval, or `point`, the measured value.",
+        choices=("lower_bound", "point"),
+    )
+    min_examples: int = _opt(
+        20,
+        "Fewest examples in the judged split (test, else eval) for a model to be blessed.",
+        minimum=1,
+    )
+    min_examples_per_class: int = _opt(
+        5, "Fewest examples of each class in the judged split for a model to be blessed.", minimum=0
+    )
+    min_class_recall: float = _opt(
+        0.0,
+        "Every class's recall must reach this (judged like min_accuracy); 0 turns it off.",
+        minimum=0,
+        maximum=1,
+    )
+    bless_random_weights: bool = _opt(
+        False,
+        "Bless a model whose VGG16 base fell back to random weights because ImageNet weights "
+        "could not be loaded (training.allow_random_weights_fallback). training.weights=none is "
+        "judged normally.",
+    )
+    baseline: str = _opt(
+        "latest",
+        "What the candidate is compared with: `latest` (the last blessed model), `none` (judged "
+        "on the value thresholds alone), or a served version number (a folder of the serving "
+        "directory pushed by this pipeline).",
+        check=lambda value: (
+            None
+            if value in ("latest", "none") or value.isdigit()
+            else "use latest, none or a served version number"
+        ),
     )
 
 
@@ -518,6 +557,9 @@ def _coerce(value: Any, annotation: Any, key: str, choices: tuple[str, ...] | No
         value = "on" if value else "off"  # YAML 1.1 reads a bare on/off as a boolean
     if target is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
+    if target is float and isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = float(value)  # YAML 1.1 reads 1e-5 (no dot) as text
     if target is list and isinstance(value, str):
         value = [v for v in value.split(",") if v]
     if not isinstance(value, target) or (target in (int, float) and isinstance(value, bool)):

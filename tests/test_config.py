@@ -1,8 +1,11 @@
 """The typed configuration: defaults, a YAML file, command-line overrides, and clear errors."""
 
+import dataclasses
+import typing
+
 import pytest
 
-from pipeline.config import ConfigError, PipelineConfig, iter_options, load_config
+from pipeline.config import ConfigError, PipelineConfig, _sections, iter_options, load_config
 
 
 def test_defaults_are_the_documented_recipe():
@@ -47,7 +50,7 @@ def test_override_values_are_typed():
     [
         ("training.epoch=3", "training has: "),
         ("train.epochs=3", "sections are: "),
-        ("training.epochs=three", "expected int"),
+        ("training.epochs=three", "expected a whole number"),
         ("training.fine_tune=maybe", "expected true or false"),
         ("training.epochs", "must look like section.name=value"),
     ],
@@ -57,20 +60,71 @@ def test_bad_overrides_say_what_is_wrong(override, message):
         load_config(overrides=[override])
 
 
-def test_validate_lists_every_problem(tmp_path):
+def test_validate_lists_every_problem_one_line_each():
     config = load_config(
-        overrides=[
-            "transform.image_size=16",
-            "training.head=dense",
-            f"data.images={tmp_path / 'missing'}",
-        ]
+        overrides=["transform.image_size=16", "training.head=dense", "training.batch_size=0"]
     )
     with pytest.raises(ConfigError) as raised:
         config.validate()
-    message = str(raised.value)
-    assert "VGG16 needs 32+" in message
-    assert "'flatten' or 'gap'" in message
-    assert "is not a folder" in message
+    assert raised.value.lines == [
+        "transform.image_size=16 is out of range; allowed: >= 32",
+        "training.head='dense' is not allowed; use one of flatten, gap",
+        "training.batch_size=0 is out of range; allowed: >= 1",
+    ]
+
+
+def test_the_defaults_are_valid():
+    assert PipelineConfig().problems() == []
+
+
+def test_every_number_declares_its_range():
+    """New numeric options must say what they allow, so validation stays complete."""
+    config = PipelineConfig()
+    for section_name, section in _sections(config).items():
+        hints = typing.get_type_hints(type(section))
+        for f in dataclasses.fields(section):
+            if hints[f.name] in (int, float):
+                bounds = [f.metadata.get(k) for k in ("minimum", "maximum", "above", "below")]
+                assert any(b is not None for b in bounds), f"{section_name}.{f.name}: no range"
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "key", "value"),
+    [
+        ("training:\n  mixed_precision: off\n", "mixed_precision", "off"),  # YAML 1.1 bool
+        ("training:\n  mixed_precision: on\n", "mixed_precision", "on"),
+        ("training:\n  fine_tune_learning_rate: 1e-5\n", "fine_tune_learning_rate", 1e-5),
+    ],
+)
+def test_yaml_quirks_still_mean_what_was_written(tmp_path, yaml_text, key, value):
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml_text)
+    assert getattr(load_config(str(path)).training, key) == value
+
+
+def test_an_override_written_1e_5_is_a_number():
+    config = load_config(overrides=["training.fine_tune_learning_rate=1e-5"])
+    assert config.training.fine_tune_learning_rate == 1e-5
+
+
+def test_yaml_syntax_error_names_file_line_and_column(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("training:\n  epochs: 3\n  head: gap: x\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:3:12: YAML syntax error: mapping values"):
+        load_config(str(path))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.class_names=[1, 2]", "expected str values, got 1"),
+        ("data.split_buckets={train: 1, eval: x}", "expected int values, got 'x'"),
+        ("training.seed=true", "expected a whole number, got True"),
+    ],
+)
+def test_container_items_and_booleans_are_type_checked(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(overrides=[override])
 
 
 def test_every_option_has_help():
