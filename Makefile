@@ -29,9 +29,25 @@ $(VENV)/.dev-installed: requirements-dev.lock pyproject.toml | $(BIN)/python
 run: $(VENV)/.run-installed
 	$(BIN)/python -m pipeline run --allow-random-weights $(ARGS)
 
-## test: set up if needed (with Airflow and the test tools), then run every test
-test: $(VENV)/.dev-installed
+## test: set up if needed (with Airflow and the test tools), then run every test. The report's
+## browser test needs Debian's Chromium: installed here when missing and we are root with
+## apt-get, else the target stops at once with the command to run.
+test: $(VENV)/.dev-installed chromium
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+CHROMIUM := /usr/bin/chromium
+.PHONY: chromium
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the report's browser test..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "The tests need $(CHROMIUM) (the report's browser test). Install it with:" >&2; \
+	    echo "  sudo apt-get install -y chromium" >&2; \
+	    exit 2; \
+	  fi; \
+	fi
 
 ## test-fast: the unit tests only, without the end-to-end pipeline runs
 test-fast: $(VENV)/.dev-installed
