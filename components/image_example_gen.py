@@ -197,12 +197,16 @@ def entries_outside_classes(input_base: str, patterns: list[str]) -> list[dict[s
 
 
 def _list_class_folder(item: tuple[str, int, str], input_base: str):
-    """Yields ('file', path, label, class) for candidates and ('event', json) for skips."""
+    """Yields (path, label, class) for candidates and a 'skipped' event for every other entry.
+    A class of the schema without a folder yields nothing: the report names it, per split."""
     folder, label, class_name = item
+    if not tf.io.gfile.isdir(folder):
+        return
     for name in sorted(tf.io.gfile.listdir(folder)):
         path = posixpath.join(folder, name.rstrip("/"))
-        reason = image_checks.skip_reason(name)
-        if not reason and tf.io.gfile.isdir(path):
+        if name.startswith(".") or not tf.io.gfile.isdir(path):
+            reason = image_checks.skip_reason(name)
+        else:
             reason = (
                 "folder inside a class folder: not read; move its images up into the class "
                 "folder, or make it a class of its own"

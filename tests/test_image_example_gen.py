@@ -1,6 +1,7 @@
 """Runs the real ImageExampleGen through TFX's LocalDagRunner on folders of good, odd and bad
 files. Slow (TFX imports alone take tens of seconds), so each run covers as many cases as it can."""
 
+import hashlib
 import itertools
 import json
 import os
@@ -9,12 +10,18 @@ from pathlib import Path
 import pytest
 import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
+from PIL import Image
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components import image_example_gen
-from components.image_example_gen import REPORT_FILE, ImageExampleGen, IngestionReport
+from components.image_example_gen import (
+    HASHES_FILE,
+    REPORT_FILE,
+    ImageExampleGen,
+    IngestionReport,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -22,12 +29,20 @@ CLASSES = ["cats", "dogs", "owls"]  # sorted: label = index
 BEAM_ARGS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
 
 
-def run_pipeline(work: Path, input_base: Path, max_bad_fraction: float) -> Path:
+def run_pipeline(
+    work: Path,
+    input_base: Path,
+    max_bad_fraction: float,
+    class_names: list[str] | None = None,
+    duplicates: str = "fail",
+) -> Path:
     """Runs ImageExampleGen alone, with its own pipeline root and metadata store under `work`."""
     component = ImageExampleGen(
         input_base=str(input_base),
         split_buckets={"train": 1, "eval": 1},
         max_bad_fraction=max_bad_fraction,
+        class_names=class_names,
+        duplicates=duplicates,
     )
     pipeline = tfx_pipeline.Pipeline(
         pipeline_name="image-ingestion-test",
@@ -111,26 +126,45 @@ def make_messy_folder(base: Path, make_image) -> tuple[dict[str, str], dict[str,
     make_image(base / "dogs/tiny.png", "RGB", (20, 20), "PNG")
     os.symlink("loop.jpg", base / "owls/loop.jpg")  # points at itself
     os.symlink("gone.jpg", base / "owls/broken.jpg")  # points at nothing
+    Image.new("P", (40, 48), 0).save(base / "owls/cut.gif", transparency=0)
     bad = {
         "cats/cut.jpg": "truncated or corrupt",
         "cats/zero.jpg": "empty file",
         "dogs/notes.jpg": "not a readable image",
         "dogs/tiny.png": "too small",
-        "owls/loop.jpg": "unreadable",
-        "owls/broken.jpg": "unreadable",
+        "owls/loop.jpg": "unreadable: symbolic link loop",
+        "owls/broken.jpg": "unreadable: broken symbolic link (points at gone.jpg",
+        "owls/cut.gif": "GIF with a transparent colour",
     }
+    return good, bad
 
+
+def make_files_not_read(base: Path, make_image) -> dict[str, str]:
+    """Entries that are not images to ingest. Returns {path: expected reason fragment}."""
     (base / "cats/.DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
     (base / "dogs/README.txt").write_text("photos of dogs\n")
+    make_image(base / "dogs/photo.webp", "RGB", (40, 48), "WEBP")
+    make_image(base / "owls/scan.tif", "RGB", (40, 48), "TIFF")
+    make_image(base / "owls/more/img0.jpg", "RGB", (40, 48), "JPEG")  # nested folder
     (base / ".thumbnails").mkdir()  # a hidden folder is not a class
     make_image(base / ".thumbnails/img0.png", "RGB", (40, 48), "PNG")
-    return good, bad
+    (base / "labels.csv").write_text("file,label\n")
+    return {
+        "cats/.DS_Store": "hidden file",
+        "dogs/README.txt": "not an image file name ('.txt' extension; only PNG, JPEG, GIF and BMP",
+        "dogs/photo.webp": "unsupported format WebP (only PNG, JPEG, GIF and BMP are read)",
+        "owls/scan.tif": "unsupported format TIFF (only PNG, JPEG, GIF and BMP are read)",
+        "owls/more": "folder inside a class folder: not read; move its images up",
+        ".thumbnails": "hidden folder: not read as a class",
+        "labels.csv": "file outside the class folders",
+    }
 
 
 def test_messy_folder_is_ingested_with_bad_files_quarantined(
     tmp_path, image_dir, make_image, tree_digest
 ):
     good, bad = make_messy_folder(image_dir, make_image)
+    not_read = make_files_not_read(image_dir, make_image)
     before = tree_digest(image_dir)
 
     root = run_pipeline(tmp_path, image_dir, max_bad_fraction=0.5)
@@ -145,8 +179,20 @@ def test_messy_folder_is_ingested_with_bad_files_quarantined(
     assert sorted(reasons) == sorted(bad)
     for path, fragment in bad.items():
         assert fragment in reasons[path], (path, reasons[path])
-    assert report["skipped"] == {"hidden file": 1, "not an image file name": 1}
+    skipped = {s["path"]: s["reason"] for s in report["skipped"]}
+    assert sorted(skipped) == sorted(not_read)
+    for path, fragment in not_read.items():
+        assert fragment in skipped[path], (path, skipped[path])
     assert report["examples"] == len(good)
+    # The report also lies outside the artifact folder (which TFX deletes if the step fails).
+    assert json.loads(Path(report["path"]).read_text()) == report
+    hashes = (Path(report["path"]).parents[1] / "report").glob(f"*/{HASHES_FILE}")
+    lines = only(list(hashes)).read_text().splitlines()
+    assert lines[0].split("\t") == ["path", "class", "split", "sha256", "pixels_sha256"]
+    by_path = {line.split("\t")[0]: line.split("\t") for line in lines[1:]}
+    assert sorted(by_path) == sorted(good)
+    some = "cats/img0.png"
+    assert by_path[some][3] == hashlib.sha256((image_dir / some).read_bytes()).hexdigest()
     assert report["image_files"] == len(good) + len(bad)
 
     splits = read_examples(only(list(root.glob("ImageExampleGen/examples/*"))))
@@ -162,6 +208,7 @@ def test_messy_folder_is_ingested_with_bad_files_quarantined(
             assert feature(example, "image") == (image_dir / image_id).read_bytes()  # as is
             assert feature(example, "class_name").decode() == class_name
             assert feature(example, "label") == CLASSES.index(class_name)
+            assert not any(key.startswith("_") for key in example.features.feature)
     assert not ids_per_split["train"] & ids_per_split["eval"]
     assert ids_per_split["train"] | ids_per_split["eval"] == set(good)
     # Classes are interleaved, not written class after class: a bounded shuffle buffer in the
@@ -194,12 +241,13 @@ def test_file_order_interleaves_classes_and_ignores_where_the_folder_is():
     assert sum(a != b for a, b in itertools.pairwise(classes)) >= len(classes) // 3
 
 
-def test_too_many_bad_files_and_an_empty_class_fail_the_run(
+def test_bad_data_fails_the_run_and_the_report_survives(
     tmp_path, image_dir, make_image, tree_digest
 ):
     make_good_images(image_dir, make_image, classes=["cats", "dogs"])
     (image_dir / "cats/zero.jpg").write_bytes(b"")
-    (image_dir / "dogs/notes.jpg").write_text("not a photo\n")  # 2 bad of 18: 11% > 5%
+    (image_dir / "dogs/notes.jpg").write_text("not a photo\n")  # 2 bad of 19: 10.5% > 5%
+    (image_dir / "dogs/cat_too.jpg").write_bytes((image_dir / "cats/img1.jpg").read_bytes())
     (image_dir / "owls").mkdir()  # a class without a single image
     before = tree_digest(image_dir)
 
@@ -207,12 +255,64 @@ def test_too_many_bad_files_and_an_empty_class_fail_the_run(
         run_pipeline(tmp_path, image_dir, max_bad_fraction=0.05)
 
     message = error_text(error.value)
-    assert "2 of 18 image files" in message
+    assert "2 of 19 image files" in message
     assert "quarantined" in message
     assert "cats/zero.jpg: empty file" in message
     assert "dogs/notes.jpg: not a readable image" in message
+    assert "Class 'dogs': 1 of its 10 image files (10.0%) were quarantined" in message
     assert "no usable image of class(es) ['owls']" in message
+    assert "cats/img1.jpg (cats, " in message and "= dogs/cat_too.jpg (dogs, " in message
+    # The artifact folder is gone (TFX removes a failed step's outputs); the copy is not.
+    assert not list((tmp_path / "root").glob(f"ImageExampleGen/report/*/{REPORT_FILE}"))
+    path = Path(message.split("Ingestion report: ")[1].split("\n")[0])
+    report = json.loads(path.read_text())
+    assert {q["path"] for q in report["quarantined"]} == {"cats/zero.jpg", "dogs/notes.jpg"}
+    assert report["duplicates"]["across_classes"]
     assert tree_digest(image_dir) == before
+
+
+def test_labels_are_positions_in_the_schemas_class_list(tmp_path, image_dir, make_image):
+    """Not alphabetical, and with train/ and eval/ folders: copies across and within splits
+    are reported (validation.duplicates=warn), not fatal."""
+    schema_order = ["owls", "cats", "dogs"]
+    for split in ("train", "eval"):
+        make_good_images(image_dir / split, make_image, classes=CLASSES, per_class=3)
+    copy = (image_dir / "train/cats/img0.png").read_bytes()
+    (image_dir / "eval/cats/seen.png").write_bytes(copy)  # in train and eval
+    (image_dir / "train/dogs/again.jpg").write_bytes(
+        (image_dir / "train/dogs/img1.jpg").read_bytes()
+    )
+
+    root = run_pipeline(tmp_path, image_dir, 0.05, class_names=schema_order, duplicates="warn")
+
+    splits = read_examples(only(list(root.glob("ImageExampleGen/examples/*"))))
+    assert sorted(splits) == ["eval", "train"]
+    for examples in splits.values():
+        for example in examples:
+            class_name = feature(example, "class_name").decode()
+            assert feature(example, "label") == schema_order.index(class_name)
+    report = json.loads(
+        only(list(root.glob(f"ImageExampleGen/report/*/{REPORT_FILE}"))).read_text()
+    )
+    assert report["classes"] == schema_order
+    duplicates = report["duplicates"]
+    [across] = duplicates["across_splits"]
+    assert [f["path"] for f in across["files"]] == ["eval/cats/seen.png", "train/cats/img0.png"]
+    assert duplicates["within_split_extra_copies"] == 1
+    assert not duplicates["across_classes"]
+
+
+def test_a_class_of_the_schema_without_images_fails_naming_class_and_split(
+    tmp_path, image_dir, make_image
+):
+    make_good_images(image_dir, make_image, classes=["cats", "dogs"])
+
+    with pytest.raises(Exception) as error:  # noqa: B017 - the runner wraps the executor's error
+        run_pipeline(tmp_path, image_dir, 0.05, class_names=["cats", "owls", "dogs"])
+
+    message = error_text(error.value)
+    assert "Split 'train' has no usable image of class(es) ['owls']" in message
+    assert "Split 'eval' has no usable image of class(es) ['owls']" in message
 
 
 def test_a_split_folder_without_usable_images_fails_the_run(tmp_path, image_dir, make_image):
