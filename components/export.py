@@ -35,9 +35,13 @@ def make_signatures(
     image_size: int,
     raw_image_key: str,
 ) -> dict[str, Any]:
-    """serving_default (tf.Examples), serving_images (encoded image bytes), transform_features."""
+    """serving_default (tf.Examples whose encoded image is the feature `raw_image_key`, the
+    training examples' data.image_feature), serving_images (encoded image bytes, whatever the
+    feature is called), transform_features. The feature name travels with the model:
+    `loaded.image_feature` and model_metadata.json's `image_feature`."""
     model.tft_layer = tf_transform_output.transform_features_layer()
     model.class_names = tf.Variable(class_names, trainable=False, name="class_names")
+    model.image_feature = tf.Variable(raw_image_key, trainable=False, name="image_feature")
     raw_spec = tf_transform_output.raw_feature_spec()
     # Clients send the image alone: the label, ids and sizes are not needed to predict.
     serving_spec = {raw_image_key: raw_spec[raw_image_key]}
@@ -79,7 +83,21 @@ def export_model(
     path = os.path.join(export_dir, METADATA_FILE)
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.gfile.GFile(path, "w") as f:
-        json.dump(metadata, f, indent=2)
+        json.dump({**metadata, **signature_metadata(raw_image_key)}, f, indent=2)
+
+
+def signature_metadata(raw_image_key: str) -> dict[str, Any]:
+    """What a client sends to each serving signature, for model_metadata.json."""
+    return {
+        "image_feature": raw_image_key,
+        "signatures": {
+            EXAMPLES_SIGNATURE: f"examples: serialized tf.Examples with the encoded image in "
+            f"the bytes feature {raw_image_key!r}",
+            IMAGES_SIGNATURE: "images: encoded image bytes (JPEG, PNG, GIF, BMP)",
+            TRANSFORM_SIGNATURE: "examples: serialized tf.Examples; returns the transformed "
+            "features",
+        },
+    }
 
 
 def read_model_metadata(export_dir: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from components import export
 from components import model as model_lib
 from components import schema as schema_lib
 from components.preprocessing import LABEL_KEY, PIXELS_KEY, decode_pixels
+from components.tfrecord_import import compression_of
 
 HISTORY_FILE = "history.json"
 SHUFFLE_BUFFER = 1024
@@ -61,11 +62,6 @@ def read_examples(
         .map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
         .unbatch()
     )
-
-
-def compression_of(files: list[str]) -> str:
-    """ExampleGens write GZIP TFRecords (`.gz`); anything else is read as uncompressed."""
-    return "GZIP" if files and all(f.endswith(".gz") for f in files) else ""
 
 
 def augment(pixels: tf.Tensor, label: tf.Tensor, seed: int) -> tuple[tf.Tensor, tf.Tensor]:
@@ -143,10 +139,21 @@ def _callbacks(phase: str, patience: int, history: list, log_dir: str) -> list:
 
 
 def choose_strategy(distribution: str) -> tf.distribute.Strategy:
-    """`auto`: MirroredStrategy over several visible GPUs, else the default strategy."""
-    gpus = tf.config.list_logical_devices("GPU")
+    """`auto`: MirroredStrategy over several visible GPUs, else the default strategy.
+    Called before anything else in run_fn: a multi-worker strategy configures TensorFlow's
+    collective ops, which is only possible before TensorFlow has started in the process."""
     if distribution == "multiworker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        try:
+            return tf.distribute.MultiWorkerMirroredStrategy()
+        except RuntimeError as error:
+            raise RuntimeError(
+                f"training.distribution=multiworker: {error}. TensorFlow already ran in this "
+                "process before the Trainer (LocalDagRunner and Airflow's local executor run "
+                "every step in one process). Run the Trainer as a process of its own on each "
+                "worker, with TF_CONFIG set (README: 'Training on GPUs and machines'), or use "
+                "training.distribution=mirrored on one machine."
+            ) from error
+    gpus = tf.config.list_logical_devices("GPU")
     if distribution == "mirrored" or (distribution == "auto" and len(gpus) > 1):
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
@@ -176,22 +183,27 @@ def train(
     eval_images: tf.data.Dataset,
     cfg: dict[str, Any],
     log_dir: str,
+    strategy: tf.distribute.Strategy,
 ) -> list[dict[str, Any]]:
-    """Phase 1 (frozen base, new head), then phase 2 (top blocks unfrozen, low learning rate)."""
+    """Phase 1 (frozen base, new head), then phase 2 (top blocks unfrozen, low learning rate).
+    `batch_size` is the global batch: the strategy splits each batch across its replicas."""
     history: list[dict[str, Any]] = []
     batch, seed, patience = cfg["batch_size"], cfg["seed"], cfg["early_stopping_patience"]
     eval_batches = eval_images.batch(batch).prefetch(tf.data.AUTOTUNE)
 
     def fit(model, learning_rate, train_batches, validation, epochs, phase) -> None:
-        """Compiles with Adam at learning_rate, then trains, logging epochs under `phase`."""
-        model_lib.compile_model(model, learning_rate)
-        model.fit(
-            train_batches,
-            validation_data=validation,
-            epochs=epochs,
-            callbacks=_callbacks(phase, patience, history, log_dir),
-            verbose=2,
-        )
+        """Compiles with Adam at learning_rate, then trains, logging epochs under `phase`. The
+        optimizer and metrics hold variables: they must be made in the scope of the strategy
+        that made the model's, or Keras refuses them (and each replica needs its copy)."""
+        with strategy.scope():
+            model_lib.compile_model(model, learning_rate)
+            model.fit(
+                train_batches,
+                validation_data=validation,
+                epochs=epochs,
+                callbacks=_callbacks(phase, patience, history, log_dir),
+                verbose=2,
+            )
 
     if cfg["cache_features"] and not cfg["augment"]:
         cache_dir = tempfile.mkdtemp(prefix="vgg16-features-")
@@ -241,13 +253,13 @@ def train(
 def run_fn(fn_args: FnArgs) -> None:
     """TFX Trainer entry point."""
     cfg = fn_args.custom_config
+    strategy = choose_strategy(cfg["distribution"])  # first: see choose_strategy
     keras.utils.set_random_seed(cfg["seed"])
     weights = model_lib.resolve_base_weights(cfg["weights"], cfg["allow_random_weights_fallback"])
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     size = cfg["image_size"]
     class_names = class_names_for(fn_args.schema_path, cfg["class_names"])
     mixed = use_mixed_precision(cfg["mixed_precision"])
-    strategy = choose_strategy(cfg["distribution"])
     with strategy.scope():
         transfer = model_lib.build_transfer_model(
             size, len(class_names), weights, cfg["head"], cfg["head_units"], cfg["dropout"]
@@ -255,7 +267,7 @@ def run_fn(fn_args: FnArgs) -> None:
     keys = cfg["raw_image_key"], cfg["raw_label_key"]
     train_images = read_examples(fn_args.train_files, tf_transform_output, size, *keys)
     eval_images = read_examples(fn_args.eval_files, tf_transform_output, size, *keys)
-    history = train(transfer, train_images, eval_images, cfg, fn_args.model_run_dir)
+    history = train(transfer, train_images, eval_images, cfg, fn_args.model_run_dir, strategy)
 
     metadata = {
         "class_names": class_names,

@@ -18,6 +18,7 @@ from tensorflow_transform.tf_metadata import dataset_metadata
 
 from components import export, preprocessing, trainer
 from components import model as model_lib
+from pipeline import predict
 
 SIZE = 32
 CLASS_NAMES = ["a", "b", "c"]
@@ -42,33 +43,39 @@ IMAGES = [
 LABELS = [0, 1, 2]
 
 
-def serialized_example(image: bytes, label: int | None = None) -> bytes:
-    feature = {"image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))}
+def serialized_example(
+    image: bytes, label: int | None = None, image_key: str = "image", label_key: str = "label"
+) -> bytes:
+    feature = {image_key: tf.train.Feature(bytes_list=tf.train.BytesList(value=[image]))}
     if label is not None:
-        feature["label"] = tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))
+        feature[label_key] = tf.train.Feature(int64_list=tf.train.Int64List(value=[label]))
     return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
-def transform_graph_and_examples(work: Path) -> tuple[tft.TFTransformOutput, str]:
+def transform_graph_and_examples(
+    work: Path, image_key: str = "image", label_key: str = "label"
+) -> tuple[tft.TFTransformOutput, str]:
     """Runs tf.Transform's analysis (Beam, in process) on the raw examples and writes the
     transform graph folder as TFX's Transform component lays it out, then the raw examples as
     ExampleGen writes them (GZIP TFRecords), which the Trainer reads. Returns the output and
-    the records' pattern."""
+    the records' pattern. The feature names are the examples' (data.image_feature, ...)."""
     raw_metadata = dataset_metadata.DatasetMetadata.from_feature_spec(
         {
-            "image": tf.io.FixedLenFeature([1], tf.string),
-            "label": tf.io.FixedLenFeature([1], tf.int64),
+            image_key: tf.io.FixedLenFeature([1], tf.string),
+            label_key: tf.io.FixedLenFeature([1], tf.int64),
         }
     )
     raw = [
-        {"image": [image], "label": [label]} for image, label in zip(IMAGES, LABELS, strict=True)
+        {image_key: [image], label_key: [label]}
+        for image, label in zip(IMAGES, LABELS, strict=True)
     ]
+    config = {**CONFIG, "image_key": image_key, "label_key": label_key}
     transform_dir = str(work / "transform_graph")
     with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=str(work / "tft_tmp")):
         transform_fn = (
             pipeline | beam.Create(raw, reshuffle=False),
             raw_metadata,
-        ) | tft_beam.AnalyzeDataset(lambda inputs: preprocessing.preprocessing_fn(inputs, CONFIG))
+        ) | tft_beam.AnalyzeDataset(lambda inputs: preprocessing.preprocessing_fn(inputs, config))
         _ = transform_fn | tft_beam.WriteTransformFn(transform_dir)
         # TFX's Transform also writes the raw schema there; the export reads it.
         _ = raw_metadata | "RawMetadata" >> tft_beam.WriteMetadata(
@@ -78,7 +85,7 @@ def transform_graph_and_examples(work: Path) -> tuple[tft.TFTransformOutput, str
     records.parent.mkdir(parents=True)
     with tf.io.TFRecordWriter(str(records), tf.io.TFRecordOptions(compression_type="GZIP")) as f:
         for image, label in zip(IMAGES, LABELS, strict=True):
-            f.write(serialized_example(image, label))
+            f.write(serialized_example(image, label, image_key, label_key))
     return tft.TFTransformOutput(transform_dir), str(records.parent / "*")
 
 
@@ -213,4 +220,45 @@ def test_serving_sees_exactly_the_training_pixels_and_predicts_as_the_model(expo
 def test_class_names_and_metadata_travel_with_the_model(exported):
     names = [name.decode() for name in exported.loaded.class_names.numpy()]
     assert names == CLASS_NAMES
-    assert export.read_model_metadata(exported.export_dir) == METADATA
+    metadata = export.read_model_metadata(exported.export_dir)
+    assert metadata == {**METADATA, **export.signature_metadata("image")}
+    assert metadata["image_feature"] == "image"
+    assert exported.loaded.image_feature.numpy().decode() == "image"
+
+
+def test_a_model_of_imported_examples_serves_by_their_own_image_feature(tmp_path):
+    """Trained on examples whose image is `img_bytes`: serving_default reads that feature, the
+    model and its metadata say so, and `predict` (serving_images) needs no feature name."""
+    tft_output, _ = transform_graph_and_examples(tmp_path, "img_bytes", "cls")
+    keras.utils.set_random_seed(0)
+    transfer = model_lib.build_transfer_model(
+        SIZE, len(CLASS_NAMES), model_lib.BaseWeights(None, "random")
+    )
+    export_dir = str(tmp_path / "serving" / "1")
+    export.export_model(
+        transfer.model, tft_output, CLASS_NAMES, SIZE, export_dir, METADATA, "img_bytes"
+    )
+    loaded = tf.saved_model.load(export_dir)
+
+    examples = [serialized_example(image, None, "img_bytes") for image in IMAGES]
+    from_examples = loaded.signatures["serving_default"](examples=tf.constant(examples))
+    check_predictions(from_examples, len(IMAGES))
+    assert loaded.image_feature.numpy().decode() == "img_bytes"
+    metadata = export.read_model_metadata(export_dir)
+    assert metadata["image_feature"] == "img_bytes"
+    assert "'img_bytes'" in metadata["signatures"]["serving_default"]
+    with pytest.raises(tf.errors.InvalidArgumentError, match="img_bytes"):
+        # Examples with the default feature name lack the one this model reads.
+        loaded.signatures["serving_default"](examples=tf.constant([serialized_example(IMAGES[0])]))
+
+    paths = []
+    for index, image in enumerate(IMAGES):
+        paths.append(tmp_path / f"image{index}.img")
+        paths[-1].write_bytes(image)
+    model_dir, predictions = predict.predict(str(tmp_path / "serving"), [str(p) for p in paths])
+    assert model_dir == export_dir
+    probabilities = from_examples["probabilities"].numpy()
+    for prediction, row in zip(predictions, probabilities, strict=True):
+        name, probability = prediction.top[0]
+        assert name == CLASS_NAMES[row.argmax()]
+        assert probability == pytest.approx(row.max(), abs=1e-5)
