@@ -32,6 +32,7 @@ TARGETS = {
     "scale": "peak memory <= 4 GiB at 10,000 images",
     "gpu_mfu": "MFU >= 45% (full fine-tuning, 224 px, mixed precision)",
     "gpu_mfu_torch": "reference for gpu_mfu: MFU >= 45% (the same network in PyTorch)",
+    "config_rejection": "a bad configuration refused in <= 2 s and <= 0.1x importing TensorFlow",
 }
 
 
@@ -179,6 +180,10 @@ TARGET_CHECKS = {
     "scale": [("10000 train peak RSS GiB", "max", 4.0)],
     "gpu_mfu": [("MFU", "min", 0.45)],
     "gpu_mfu_torch": [("MFU", "min", 0.45)],
+    "config_rejection": [
+        ("reject bad configuration s", "max", 2.0),
+        ("ratio reject/import", "max", 0.1),
+    ],
 }
 
 

@@ -24,6 +24,7 @@ def small_runs() -> dict[str, list[str]]:
         "transform_throughput": ["--images", "data/sample", "--sizes", "224", "64"],
         "seed_vs_pipeline": ["--images", SMALL_DATA, "--image-size", "64", "--epochs", "2"],
         "gpu_mfu": ["--dry-run"],
+        "config_rejection": ["--repeats", "5"],
     }
 
 
