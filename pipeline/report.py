@@ -31,6 +31,7 @@ from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.data_gate import SCHEMA_DIFF_FILE, describe_anomalies
+from components.image_example_gen import read_failed_run_report
 from pipeline.config import PipelineConfig
 from pipeline.summary import (
     RunArtifacts,
@@ -569,12 +570,34 @@ def quarantine_html(report: dict[str, Any] | None) -> str:
         rows = [[f"<code>{esc(q['path'])}</code>", esc(q["reason"])] for q in report["quarantined"]]
         parts.append(table(["file", "reason"], rows))
     skipped = report["skipped"]
+    if isinstance(skipped, dict):  # reports written before the paths were listed: counts
+        skipped = [{"path": f"({n} files)", "reason": reason} for reason, n in skipped.items()]
     if skipped:
+        parts.append(f"<h3>Not read: {len(skipped)}</h3>")
+        rows = [[f"<code>{esc(s['path'])}</code>", esc(s["reason"])] for s in skipped]
+        parts.append(table(["file or folder", "reason"], rows))
+    duplicates = report.get("duplicates")
+    if duplicates:
         parts.append(
-            "<p>Skipped (not image files): "
-            + ", ".join(f"{esc(reason)}: {n}" for reason, n in skipped.items())
-            + "</p>"
+            f"<h3>Duplicates (same pixels)</h3><p>{len(duplicates['across_classes'])} under two "
+            f"classes, {len(duplicates['across_splits'])} across splits, "
+            f"{duplicates['within_split_extra_copies']} extra copies within a split.</p>"
         )
+        rows = [
+            [
+                kind,
+                "<br>".join(
+                    f"<code>{esc(f['path'])}</code> ({esc(f['class'])}, {esc(f['split'])})"
+                    for f in group["files"]
+                ),
+            ]
+            for kind in ("across_classes", "across_splits")
+            for group in duplicates[kind]
+        ]
+        if rows:
+            parts.append(table(["kind", "files"], rows))
+    if report.get("path"):
+        parts.append(f"<p>Ingestion report: <code>{esc(report['path'])}</code></p>")
     return "".join(parts)
 
 
@@ -862,6 +885,9 @@ def write_report(
     if not error:
         error = (stored_failure(config, run.run_id) or {}).get("error", "")
     data = read_report_data(config.runtime.name, run, error)
+    if data.summary.ingestion is None:  # a failed ingestion leaves its report outside the artifacts
+        data.summary.ingestion = read_failed_run_report(config.pipeline_root, run.run_id)
+        data.class_names = data.class_names or class_names_of(data.summary)
     path = out or report_path(config, run.run_id)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:

@@ -15,7 +15,7 @@ from tfx.orchestration import metadata
 
 from components.data_gate import RESULT_FILE as GATE_RESULT_FILE
 from components.evaluation import ACCURACY
-from components.image_example_gen import read_report
+from components.image_example_gen import read_failed_run_report, read_report
 from components.trainer import HISTORY_FILE
 from pipeline.config import PipelineConfig
 from pipeline.console import StepLog
@@ -243,15 +243,26 @@ class RunSummary:
             lines.append(
                 f"  Data:       {report['examples']} examples ({splits}), {classes} classes"
             )
-            skipped = sum(report["skipped"].values())
             bad = len(report["quarantined"])
-            lines.append(f"  Quarantined: {bad} file(s); skipped {skipped} non-image file(s)")
+            lines.append(
+                f"  Quarantined: {bad} file(s); {len(report['skipped'])} other file(s) or "
+                "folder(s) not read"
+            )
             for q in report["quarantined"][:10]:
                 lines.append(f"      {q['path']}: {q['reason']}")
             if len(report["quarantined"]) > 10:
                 lines.append(
                     f"      ... {len(report['quarantined']) - 10} more in the ingestion report"
                 )
+            duplicates = report.get("duplicates")
+            if duplicates:
+                lines.append(
+                    f"  Duplicates: {len(duplicates['across_classes'])} under two classes, "
+                    f"{len(duplicates['across_splits'])} across splits, "
+                    f"{duplicates['within_split_extra_copies']} extra copies within a split"
+                )
+            if report.get("path"):
+                lines.append(f"  Ingestion report: {report['path']}")
         if self.anomalies is not None:
             lines.append(f"  Anomalies:  {len(self.anomalies) or 'none'}")
             lines += [f"      {a}" for a in self.anomalies]
@@ -312,7 +323,10 @@ def run_summary(
     run_ids = list_run_ids(store, config.runtime.name)
     if not run_ids:
         return RunSummary()
-    return summarize(load_run(store, run_id or run_ids[-1]))
+    summary = summarize(load_run(store, run_id or run_ids[-1]))
+    if summary.ingestion is None:  # a failed ingestion leaves its report outside the artifacts
+        summary.ingestion = read_failed_run_report(config.pipeline_root, summary.run_id)
+    return summary
 
 
 def summarize(run: RunArtifacts) -> RunSummary:
