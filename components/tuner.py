@@ -127,7 +127,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     weights = model_lib.resolve_base_weights(cfg["weights"], cfg["allow_random_weights_fallback"])
     size = cfg["image_size"]
     transfer = model_lib.build_transfer_model(size, len(cfg["class_names"]), weights)
-    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
     keys = {"image_key": cfg["raw_image_key"], "label_key": cfg["raw_label_key"]}
     cache_dir = tempfile.mkdtemp(prefix="vgg16-tuner-features-")
     features = {}
