@@ -1,12 +1,64 @@
-"""Which model the candidate is compared with: the latest blessed model other than itself."""
+"""Which model the candidate is compared with: the latest blessed model other than itself, or
+the model served as a chosen version; a damaged baseline is named before the Evaluator runs."""
 
 from __future__ import annotations
 
+import os
+
+import tensorflow as tf
+from ml_metadata.proto import metadata_store_pb2
 from tfx import types
 from tfx.dsl.components.common import resolver
+from tfx.utils import path_utils
+
+from components import model_files
 
 _BLESSED = "blessed"
 _MODEL_ID = "current_model_id"
+
+
+class BaselineModelError(RuntimeError):
+    """The baseline cannot be used; the message names it and says how to proceed."""
+
+
+def _blessing_run(store, blessing: types.Artifact) -> str:
+    """The run whose execution wrote the blessing."""
+    events = store.get_events_by_artifact_ids([blessing.id])
+    writers = [e.execution_id for e in events if e.type == metadata_store_pb2.Event.OUTPUT]
+    if not writers:
+        return "?"
+    run_type = store.get_context_type("pipeline_run")
+    for context in store.get_contexts_by_execution(min(writers)):
+        if context.type_id == run_type.id:
+            return context.name
+    return "?"
+
+
+def check_baseline(store, model: types.Artifact, blessing: types.Artifact, serving_dir: str):
+    """Raises BaselineModelError when the baseline's files differ from those it was pushed
+    with (or its saved_model.pb is gone), naming the model, its run and its version."""
+    model_dir = path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+    served = None
+    for version, record in reversed(model_files.served_versions(serving_dir)):
+        if record and record.get("model_artifact_id") == model.id:
+            served = {**record, "version": version}
+            break
+    if served is not None and "files" in served:
+        problems = model_files.compare_files(served["files"], model_files.file_checksums(model_dir))
+    elif not tf.io.gfile.exists(os.path.join(model_dir, "saved_model.pb")):
+        problems = ["saved_model.pb: missing"]
+    else:
+        return
+    if not problems:
+        return
+    version = f"served as version {served['version']}" if served else "not found in serving"
+    raise BaselineModelError(
+        f"The baseline model (artifact {model.id} at {model_dir}, blessed in run "
+        f"{_blessing_run(store, blessing)}, {version}) is damaged: "
+        + "; ".join(problems[:5])
+        + ". Run again with `--baseline none` to judge the candidate on the value thresholds "
+        "alone, or `--baseline VERSION` to compare it with another served version."
+    )
 
 
 class LatestBlessedOtherModelStrategy(resolver.ResolverStrategy):
@@ -15,10 +67,16 @@ class LatestBlessedOtherModelStrategy(resolver.ResolverStrategy):
     When nothing changed, the Trainer's cached model is the model that was blessed last time.
     TFX's strategy would then compare it with itself, re-evaluate and push it again as a new
     version; leaving it out keeps the Evaluator's inputs as they were, so the whole re-run is
-    cached and nothing is pushed twice.
+    cached and nothing is pushed twice. With `model_id` (--baseline VERSION) the baseline is
+    that model instead. With `serving_dir` the baseline's files are checked against its push
+    record.
 
     Inputs: `model` and `model_blessing` (all of the pipeline's), `candidate` (the Trainer's).
     """
+
+    def __init__(self, model_id: int = 0, serving_dir: str = ""):
+        self._model_id = model_id
+        self._serving_dir = serving_dir
 
     def resolve_artifacts(
         self, store, input_dict: dict[str, list[types.Artifact]]
@@ -31,10 +89,17 @@ class LatestBlessedOtherModelStrategy(resolver.ResolverStrategy):
             if b.get_int_custom_property(_BLESSED) == 1
         }
         for model in sorted(input_dict.get("model", []), key=lambda a: a.id, reverse=True):
-            if model.id in blessings and model.id not in excluded:
+            wanted = model.id == self._model_id if self._model_id else model.id not in excluded
+            if model.id in blessings and wanted:
+                check_baseline(store, model, blessings[model.id], self._serving_dir)
                 return {
                     "model": [model],
                     "model_blessing": [blessings[model.id]],
                     "candidate": candidate,
                 }
+        if self._model_id:
+            raise BaselineModelError(
+                f"--baseline: model artifact {self._model_id} is not a blessed model of this "
+                "pipeline's metadata store."
+            )
         return {"model": [], "model_blessing": [], "candidate": candidate}

@@ -3,6 +3,10 @@
 TFX's own Pusher copies into `<base>/<version>/` in place, so a server polling the folder can
 see a half-written version. This one writes into a hidden folder beside it and renames it into
 place when complete, and never reuses or goes below an existing version number.
+Before publishing it smoke-tests the model in a fresh process (components.smoke_test); the
+copy carries a push record (run, model, file checksums) and is checked against it, so a
+damaged served version can be told later. A model the Judge found already served is not
+pushed again.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from typing import Any
 
 from absl import logging
 from tfx.components.pusher import executor as tfx_pusher
@@ -17,6 +22,13 @@ from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
 from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
+
+from components import model_files
+from components.smoke_test import SAMPLE_FILE, run_smoke_test
+
+
+class PushError(RuntimeError):
+    """The model was not published; the message says why. Serving is as it was."""
 
 
 def existing_versions(base_directory: str) -> list[int]:
@@ -35,15 +47,42 @@ def next_version(base_directory: str) -> int:
     return max([int(time.time())] + [v + 1 for v in versions])
 
 
-def publish_model(model_path: str, base_directory: str) -> tuple[str, str]:
-    """Copies the SavedModel aside, then renames it to `<base>/<version>`; returns both."""
+def _verify_copy(folder: str, expected: dict[str, str], what: str) -> None:
+    problems = model_files.compare_files(expected, model_files.file_checksums(folder))
+    if problems:
+        raise PushError(f"The {what} differs from the model: " + "; ".join(problems[:5]))
+
+
+def publish_model(
+    model_path: str, base_directory: str, record: dict[str, Any] | None = None
+) -> tuple[str, str]:
+    """Copies the SavedModel aside with its push record, checks the copy, renames it to
+    `<base>/<version>` and checks it again; returns both. Nothing is left on failure."""
     fileio.makedirs(base_directory)
     version = str(next_version(base_directory))
     staging = os.path.join(base_directory, f".staging-{version}-{uuid.uuid4().hex[:8]}")
+    serving_path = os.path.join(base_directory, version)
+    checksums = model_files.file_checksums(model_path)
+    published = False
     try:
         io_utils.copy_dir(model_path, staging)
-        serving_path = os.path.join(base_directory, version)
+        model_files.write_push_record(
+            staging,
+            {
+                **(record or {}),
+                "version": version,
+                "fingerprint": model_files.fingerprint(checksums),
+                "files": checksums,
+            },
+        )
+        _verify_copy(staging, checksums, "staged copy")
         fileio.rename(staging, serving_path)
+        published = True
+        _verify_copy(serving_path, checksums, f"published copy {serving_path}")
+    except Exception:
+        if published and fileio.exists(serving_path):
+            fileio.rmtree(serving_path)  # a failed run leaves serving as it was
+        raise
     finally:
         if fileio.exists(staging):
             fileio.rmtree(staging)
@@ -60,12 +99,37 @@ class Executor(tfx_pusher.Executor):
             logging.info("Model is not blessed; the serving location is left untouched.")
             self._MarkNotPushed(model_push)
             return
+        blessing = artifact_utils.get_single_instance(
+            input_dict[standard_component_specs.MODEL_BLESSING_KEY]
+        )
+        served = blessing.get_string_custom_property("already_served_version")
+        if served:
+            logging.info("The model is already served as version %s; nothing pushed.", served)
+            model_push.set_string_custom_property("already_served_version", served)
+            self._MarkNotPushed(model_push)
+            return
         destination = pusher_pb2.PushDestination()
         proto_utils.json_to_proto(
             exec_properties[standard_component_specs.PUSH_DESTINATION_KEY], destination
         )
         model_path = self.GetModelPath(input_dict)
-        serving_path, version = publish_model(model_path, destination.filesystem.base_directory)
-        logging.info("Model published to %s", serving_path)
+        problems, seconds = run_smoke_test(model_path, os.path.join(blessing.uri, SAMPLE_FILE))
+        if problems:
+            raise PushError(
+                f"The smoke test refused the model at {model_path}; nothing was pushed:\n  - "
+                + "\n  - ".join(problems)
+            )
+        model = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_KEY])
+        serving_path, version = publish_model(
+            model_path,
+            destination.filesystem.base_directory,
+            {
+                "run_id": getattr(self._context, "pipeline_run_id", None) or "",
+                "model_artifact_id": model.id,
+            },
+        )
+        logging.info("Model smoke-tested in %.1f s and published to %s", seconds, serving_path)
         io_utils.copy_dir(model_path, model_push.uri)
+        model_push.set_float_custom_property("smoke_test_seconds", seconds)
+        model_push.set_int_custom_property("model_artifact_id", model.id)
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)

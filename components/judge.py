@@ -1,0 +1,260 @@
+"""Judge: the step after the Evaluator that decides the blessing.
+
+TFMA 0.47's own threshold validation compares the point estimate with the thresholds (its
+validator calls float() on a metric, which drops the confidence interval), and compares a
+candidate with its baseline by the difference of two accuracies, unpaired. This step reads
+TFMA's metrics and their intervals, runs candidate and baseline on the same examples for a
+paired comparison, checks the evidence and what the model was built from, and writes the
+ModelBlessing (with TFX's `blessed` and `current_model_id` properties) that the Pusher and the
+baseline resolver read. It also leaves the Pusher a sample of examples to smoke-test with.
+"""
+
+import base64
+import json
+import os
+from dataclasses import asdict
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_model_analysis as tfma
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import artifact_utils, standard_artifacts
+from tfx.utils import path_utils
+
+from components import gate, model_files
+from components.evaluation import ACCURACY
+from components.export import (
+    EXAMPLES_SIGNATURE,
+    IMAGES_SIGNATURE,
+    TRANSFORM_SIGNATURE,
+    read_model_metadata,
+)
+from components.preprocessing import PIXELS_KEY, decode_pixels
+from components.smoke_test import SAMPLE_FILE
+from components.tfrecord_import import compression_of
+
+JUDGEMENT_FILE = "judgement.json"
+SMOKE_EXAMPLES = 4
+MAX_MISTAKES = 24
+CORRECT_PER_CLASS = 3
+PREDICT_BATCH = 32
+
+
+class JudgeError(RuntimeError):
+    """The judge could not gather its evidence; the message says what and where."""
+
+
+def read_split(examples: standard_artifacts.Examples, split: str) -> list[bytes]:
+    """The serialized tf.Examples of one split, in file order."""
+    uri = artifact_utils.get_split_uri([examples], split)
+    files = sorted(tf.io.gfile.glob(os.path.join(uri, "*")))
+    if not files:
+        raise JudgeError(f"No examples in split {split!r} at {uri}.")
+    dataset = tf.data.TFRecordDataset(files, compression_type=compression_of(files))
+    return [record.numpy() for record in dataset]
+
+
+def _feature(record: bytes, key: str):
+    return tf.train.Example.FromString(record).features.feature[key]
+
+
+def predict_probabilities(model, records: list[bytes]) -> np.ndarray:
+    """The model's serving_default signature, the one TFMA evaluates, batch by batch."""
+    serve = model.signatures[EXAMPLES_SIGNATURE]
+    batches = [
+        serve(examples=tf.constant(records[i : i + PREDICT_BATCH]))["probabilities"].numpy()
+        for i in range(0, len(records), PREDICT_BATCH)
+    ]
+    return np.concatenate(batches) if batches else np.zeros((0, 0))
+
+
+def _interval(kv) -> tuple[float, float] | None:
+    if not kv.HasField("confidence_interval"):
+        return None
+    ci = kv.confidence_interval
+    return ci.lower_bound.double_value.value, ci.upper_bound.double_value.value
+
+
+def tfma_evidence(evaluation_uri: str, num_classes: int, label_key: str) -> dict[str, Any]:
+    """The candidate's accuracy, per-class recall (with TFMA's intervals) and example counts."""
+    found: dict[str, Any] = {"recall": {}, "counts": {}}
+    for slice_metrics in tfma.load_metrics(evaluation_uri):
+        keys = slice_metrics.slice_key.single_slice_keys
+        for kv in slice_metrics.metric_keys_and_values:
+            key = kv.key
+            if key.is_diff or key.model_name not in ("", "candidate"):
+                continue
+            value = kv.value.double_value.value
+            if keys and keys[0].column == label_key and key.name == "example_count":
+                found["counts"][int(keys[0].int64_value)] = int(value)
+            elif keys:
+                continue
+            elif key.name == "example_count":
+                found["n"] = int(value)
+            elif key.name == ACCURACY:
+                found["accuracy"] = (value, _interval(kv))
+            elif key.name == "recall" and key.sub_key.HasField("class_id"):
+                found["recall"][key.sub_key.class_id.value] = (value, _interval(kv))
+    if "accuracy" not in found or "n" not in found:
+        raise JudgeError(f"The Evaluator's metrics at {evaluation_uri} hold no overall accuracy.")
+    return found
+
+
+def _recall_of(measured: dict[str, Any], k: int) -> tuple[float, int, tuple | None]:
+    value, interval = measured["recall"].get(k, (0.0, None))
+    return value, measured["counts"].get(k, 0), interval
+
+
+def _model_dir(model) -> str:
+    return path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
+
+
+def _thumbnail(model, record: bytes, image_size: int) -> str:
+    """The image as the model saw it (after the Transform graph), as a base64 PNG."""
+    transformed = model.signatures[TRANSFORM_SIGNATURE](examples=tf.constant([record]))
+    pixels = decode_pixels(transformed[PIXELS_KEY], image_size)[0]
+    return base64.b64encode(tf.io.encode_png(pixels).numpy()).decode()
+
+
+def gallery(
+    model, records, labels, probabilities, class_names, image_size
+) -> dict[str, list[dict[str, Any]]]:
+    """The most confident mistakes, and per class its most confident correct predictions."""
+    predicted = probabilities.argmax(axis=1)
+    confidence = probabilities.max(axis=1)
+    order = np.argsort(-confidence, kind="stable")
+    wrong = [i for i in order if predicted[i] != labels[i]][:MAX_MISTAKES]
+    right = []
+    for k in range(len(class_names)):
+        right += [i for i in order if predicted[i] == labels[i] == k][:CORRECT_PER_CLASS]
+
+    def entry(i: int) -> dict[str, Any]:
+        return {
+            "true": class_names[labels[i]],
+            "predicted": class_names[predicted[i]],
+            "probability": float(confidence[i]),
+            "png": _thumbnail(model, records[i], image_size),
+        }
+
+    return {"mistakes": [entry(i) for i in wrong], "correct": [entry(i) for i in right]}
+
+
+def _write_json(folder: str, name: str, value: Any) -> None:
+    with tf.io.gfile.GFile(os.path.join(folder, name), "w") as f:
+        json.dump(value, f, indent=2)
+
+
+def _baseline_description(baseline, mode: str) -> str:
+    if mode == "none":
+        return "none (--baseline none): judged on the value thresholds alone"
+    if baseline is None:
+        return ""
+    return f"model artifact {baseline.id} (--baseline {mode})"
+
+
+@component
+def Judge(
+    examples: InputArtifact[standard_artifacts.Examples],
+    model: InputArtifact[standard_artifacts.Model],
+    evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
+    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    baseline_model: InputArtifact[standard_artifacts.Model] = None,
+    split: Parameter[str] = "test",
+    label_key: Parameter[str] = "label",
+    image_key: Parameter[str] = "image",
+    serving_dir: Parameter[str] = "",
+    baseline_mode: Parameter[str] = "latest",
+    settings: Parameter[str] = "{}",
+) -> None:
+    """Decides whether the candidate may be deployed; every reason is written down."""
+    rules = gate.GateSettings(**json.loads(settings))
+    candidate_dir = _model_dir(model)
+    metadata = read_model_metadata(candidate_dir)
+    class_names = list(metadata["class_names"])
+    measured = tfma_evidence(evaluation.uri, len(class_names), label_key)
+    n = measured["n"]
+    records = read_split(examples, split)
+    labels = np.array([_feature(r, label_key).int64_list.value[0] for r in records])
+    candidate = tf.saved_model.load(candidate_dir)
+    probabilities = predict_probabilities(candidate, records)
+    candidate_correct = probabilities.argmax(axis=1) == labels
+
+    accuracy_value, accuracy_ci = measured["accuracy"]
+    evidence = gate.Evidence(
+        accuracy=gate.cautious_estimate(accuracy_value, n, accuracy_ci),
+        class_names=class_names,
+        examples_per_class=[measured["counts"].get(k, 0) for k in range(len(class_names))],
+        recall=[gate.cautious_estimate(*_recall_of(measured, k)) for k in range(len(class_names))],
+        base_weights=metadata.get("base_weights", ""),
+        weights_warning=metadata.get("weights_warning", ""),
+        baseline=_baseline_description(baseline_model, baseline_mode),
+    )
+    if baseline_model is not None:
+        baseline_probabilities = predict_probabilities(
+            tf.saved_model.load(_model_dir(baseline_model)), records
+        )
+        evidence.paired = gate.paired_comparison(
+            candidate_correct, baseline_probabilities.argmax(axis=1) == labels
+        )
+    checksums = model_files.file_checksums(candidate_dir)
+    model_fingerprint = model_files.fingerprint(checksums)
+    if serving_dir:
+        evidence.already_served = model_files.find_served(serving_dir, model.id, model_fingerprint)
+
+    judgement = gate.judge(evidence, rules)
+    if len(records) != n or abs(candidate_correct.mean() - accuracy_value) > 1e-6:
+        judgement.blessed = False
+        judgement.reasons.append(
+            f"the judge's own predictions ({int(candidate_correct.sum())} right of "
+            f"{len(records)}) disagree with the Evaluator's (accuracy {accuracy_value:.4f} on "
+            f"{n}); the model does not answer its serving signature as TFMA measured it"
+        )
+
+    _write_json(
+        blessing.uri,
+        JUDGEMENT_FILE,
+        {
+            "judgement": judgement.to_dict(),
+            "evidence": asdict(evidence),
+            "settings": asdict(rules),
+            "split": split,
+            "fingerprint": model_fingerprint,
+            "gallery": gallery(
+                candidate, records, labels, probabilities, class_names, metadata["image_size"]
+            ),
+        },
+    )
+    sample = list(range(min(SMOKE_EXAMPLES, len(records))))
+    _write_json(
+        blessing.uri,
+        SAMPLE_FILE,
+        {
+            "class_names": class_names,
+            "signatures": [EXAMPLES_SIGNATURE, IMAGES_SIGNATURE],
+            "examples": [base64.b64encode(records[i]).decode() for i in sample],
+            "images": [
+                base64.b64encode(_feature(records[i], image_key).bytes_list.value[0]).decode()
+                for i in sample
+            ],
+            "probabilities": probabilities[sample].tolist(),
+            "files": checksums,
+        },
+    )
+    blessed = judgement.blessed
+    blessing.set_int_custom_property("blessed", int(blessed))
+    blessing.set_int_custom_property("current_model_id", model.id)
+    blessing.set_string_custom_property("current_model", model.uri)
+    if baseline_model is not None:
+        blessing.set_int_custom_property("baseline_model_id", baseline_model.id)
+    if evidence.already_served:
+        blessing.set_string_custom_property(
+            "already_served_version", str(evidence.already_served["version"])
+        )
+    if judgement.random_weights:
+        blessing.set_string_custom_property("random_weights", judgement.random_weights)
+    with tf.io.gfile.GFile(
+        os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w"
+    ) as f:
+        f.write("")  # the marker file TFX's own Pusher checks

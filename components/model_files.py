@@ -1,0 +1,98 @@
+"""A SavedModel's files as checksums: a content fingerprint that tells the same model apart
+from a new one, and the push record that lets a served version be checked for damage."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from typing import Any
+
+import tensorflow as tf
+
+PUSH_RECORD = "assets.extra/push_record.json"  # TF Serving ignores assets.extra
+
+
+def file_checksums(model_dir: str) -> dict[str, str]:
+    """{path relative to model_dir: sha256} of every file, the push record excepted."""
+    checksums = {}
+    for root, _, files in tf.io.gfile.walk(model_dir):
+        for name in files:
+            path = os.path.join(root, name)
+            relative = os.path.relpath(path, model_dir)
+            if relative == PUSH_RECORD:
+                continue
+            digest = hashlib.sha256()
+            with tf.io.gfile.GFile(path, "rb") as f:
+                while chunk := f.read(1 << 20):
+                    digest.update(chunk)
+            checksums[relative] = digest.hexdigest()
+    return checksums
+
+
+def fingerprint(checksums: dict[str, str]) -> str:
+    """One sha256 over the sorted file names and checksums: equal for byte-identical models."""
+    text = "\n".join(f"{name} {checksums[name]}" for name in sorted(checksums))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def compare_files(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
+    """What differs, one line per file: missing, changed, or unexpected."""
+    problems = [f"{name}: missing" for name in sorted(set(expected) - set(actual))]
+    problems += [
+        f"{name}: contents changed (sha256 {actual[name][:12]}..., expected "
+        f"{expected[name][:12]}...)"
+        for name in sorted(set(expected) & set(actual))
+        if expected[name] != actual[name]
+    ]
+    problems += [f"{name}: not part of the model" for name in sorted(set(actual) - set(expected))]
+    return problems
+
+
+def read_push_record(version_dir: str) -> dict[str, Any] | None:
+    path = os.path.join(version_dir, PUSH_RECORD)
+    if not tf.io.gfile.exists(path):
+        return None
+    try:
+        with tf.io.gfile.GFile(path) as f:
+            return json.load(f)
+    except (ValueError, tf.errors.OpError):
+        return None
+
+
+def write_push_record(version_dir: str, record: dict[str, Any]) -> None:
+    path = os.path.join(version_dir, PUSH_RECORD)
+    tf.io.gfile.makedirs(os.path.dirname(path))
+    with tf.io.gfile.GFile(path, "w") as f:
+        json.dump(record, f, indent=2)
+
+
+def served_versions(serving_dir: str) -> list[tuple[str, dict[str, Any] | None]]:
+    """(version, push record or None) of each numbered folder, oldest first."""
+    if not tf.io.gfile.isdir(serving_dir):
+        return []
+    names = sorted(
+        (n.rstrip("/") for n in tf.io.gfile.listdir(serving_dir) if n.rstrip("/").isdigit()),
+        key=int,
+    )
+    return [(n, read_push_record(os.path.join(serving_dir, n))) for n in names]
+
+
+def damaged_files(version_dir: str) -> list[str] | None:
+    """What is wrong with a served version's files against its push record; None when it has
+    no record to check against (pushed before records existed, or by another tool)."""
+    record = read_push_record(version_dir)
+    if record is None or "files" not in record:
+        return None
+    return compare_files(record["files"], file_checksums(version_dir))
+
+
+def find_served(serving_dir: str, model_id: int, model_fingerprint: str) -> dict[str, Any] | None:
+    """The newest served version holding this model (same artifact or same content)."""
+    for version, record in reversed(served_versions(serving_dir)):
+        if record and (
+            record.get("model_artifact_id") == model_id
+            or record.get("fingerprint") == model_fingerprint
+        ):
+            return {**record, "version": version}
+    return None
