@@ -55,7 +55,7 @@ def _options_help() -> str:
     return "\n".join(lines)
 
 
-def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
+def _add_config_arguments(parser: argparse.ArgumentParser, images_shortcut: bool = True) -> None:
     parser.add_argument("--config", help="YAML file of options, by section (see below)")
     parser.add_argument(
         "--set",
@@ -64,7 +64,8 @@ def _add_config_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override one option, e.g. --set training.epochs=3 (repeatable)",
     )
-    parser.add_argument("--images", help="shortcut for --set data.images=PATH")
+    if images_shortcut:  # `predict --images DIR` is the folder to score instead
+        parser.add_argument("--images", help="shortcut for --set data.images=PATH")
     parser.add_argument("--tfrecords", help="shortcut for --set data.tfrecords=PATH")
     parser.add_argument("--root", help="shortcut for --set runtime.root=PATH")
 
@@ -84,6 +85,8 @@ def _config_from(args: argparse.Namespace) -> PipelineConfig:
         overrides.append("training.allow_random_weights_fallback=true")
     if getattr(args, "fail_on_unblessed", False):
         overrides.append("runtime.fail_on_unblessed=true")
+    if getattr(args, "baseline", None):
+        overrides.append(f"evaluation.baseline={args.baseline}")
     config = load_config(args.config, overrides)
     config.validate()
     return config
@@ -150,6 +153,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="exit with status 3 when the model is not blessed (for CI/CD)",
     )
     run.add_argument(
+        "--baseline",
+        metavar="latest|none|VERSION",
+        help="what the candidate is compared with: the last blessed model (latest, the "
+        "default), nothing (none: judged on the value thresholds alone), or a served version; "
+        "shortcut for --set evaluation.baseline=...",
+    )
+    run.add_argument(
         "--stop-after",
         choices=["data", "train", "all"],
         default="all",
@@ -167,11 +177,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     predict = commands.add_parser(
         "predict",
-        help="classify image files with a pushed model",
+        help="classify image files, or every image under a folder, with a pushed model",
         description="Runs the model's raw-image signature (the training preprocessing is "
-        "inside the model) and prints the top classes of each image.",
+        "inside the model) and prints the top classes of each image. With --images DIR --out "
+        "FILE it scores every image under DIR on Beam (runtime.beam_args) and writes one row "
+        "per file (.jsonl or .csv): the prediction, or why the file was not scored.",
     )
-    _add_config_arguments(predict)
+    _add_config_arguments(predict, images_shortcut=False)
+    predict.add_argument(
+        "--images",
+        dest="folder",
+        metavar="DIR",
+        help="score every image under DIR, recursively (needs --out)",
+    )
+    predict.add_argument(
+        "--out", help="where --images writes its predictions: a .jsonl or .csv file"
+    )
     predict.add_argument(
         "--model",
         help="a model version folder, or a serving folder (its newest version is used); "
@@ -180,7 +201,9 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--top", type=_positive_int, default=3, help="how many classes to show (default 3)"
     )
-    predict.add_argument("images", nargs="+", metavar="IMAGE", help="image files to classify")
+    predict.add_argument(
+        "files", nargs="*", metavar="IMAGE", help="image files to classify (or use --images)"
+    )
 
     compile_ = commands.add_parser(
         "compile",
@@ -364,19 +387,48 @@ def cmd_infer_schema(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     config = _config_from(args)
 
+    if bool(args.folder) != bool(args.out) or bool(args.folder) == bool(args.files):
+        raise ConfigError(
+            "predict takes image files (predict a.jpg b.png), or a folder and an output file "
+            "(predict --images DIR --out predictions.jsonl)"
+        )
+    if args.folder:
+        return _quietly(config, "predict", lambda console: _score_folder(args, config, console))
+
     def classify(console: Console) -> int:
-        from pipeline.predict import predict
+        from pipeline.predict import predict, weights_note
 
         model_dir, predictions = predict(
-            args.model or config.serving_dir, args.images, args.top, config.ingestion.max_pixels
+            args.model or config.serving_dir, args.files, args.top, config.ingestion.max_pixels
         )
-        print(f"Model: {model_dir}", file=console.out)
+        print(f"Model: {model_dir}{weights_note(model_dir)}", file=console.out)
         for prediction in predictions:
             ranked = ", ".join(f"{name} {p:.1%}" for name, p in prediction.top)
             print(f"{prediction.path}: {ranked}", file=console.out)
         return EXIT_RAN
 
     return _quietly(config, "predict", classify)
+
+
+def _score_folder(args: argparse.Namespace, config: PipelineConfig, console: Console) -> int:
+    from pipeline.bulk_predict import score_folder
+
+    print(f"Scoring every image under {args.folder} ...", file=console.out)
+    result = score_folder(
+        args.model or config.serving_dir,
+        args.folder,
+        args.out,
+        top_k=args.top,
+        max_pixels=config.ingestion.max_pixels,
+        beam_args=list(config.runtime.beam_args),
+    )
+    print(f"Model: {result.model_dir}", file=console.out)
+    print(
+        f"Wrote {result.out_path}: {result.scored} image(s) scored, {result.not_scored} file(s) "
+        "not scored (each with its reason)",
+        file=console.out,
+    )
+    return EXIT_RAN
 
 
 def cmd_compile(args: argparse.Namespace) -> int:

@@ -91,3 +91,17 @@ def test_the_jsonl_rows_are_json_with_the_top_k(model_dir, folder):
         assert sum(t["probability"] for t in row["top"]) == pytest.approx(1.0, abs=1e-4)
         assert row["class"] in CLASS_NAMES
     assert tf.io.gfile.exists(str(out))
+
+
+def test_the_command_scores_a_folder_and_refuses_a_half_given_one(model_dir, folder, capfd):
+    from pipeline.__main__ import main
+
+    out = folder.parent / "cli.csv"
+    assert main(["predict", "--model", model_dir, "--images", str(folder), "--out", str(out)]) == 0
+    printed = capfd.readouterr().out
+    assert f"Wrote {out}: 3 image(s) scored, 3 file(s) not scored" in printed
+    assert len(bulk_predict.read_rows(str(out))) == 6
+
+    assert main(["predict", "--model", model_dir, "--images", str(folder)]) == 2  # no --out
+    assert main(["predict", "--model", model_dir]) == 2  # nothing to score
+    assert "--images DIR --out" in capfd.readouterr().err
