@@ -1,16 +1,18 @@
 """The command line answers bad input at once: exit statuses, one-line errors, nothing imported
 or written before the configuration and the machine are checked; one run per root."""
 
+import json
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from conftest import REPO_ROOT
+from conftest import REPO_ROOT, make_colour_classes, schema_for_classes
 
-from pipeline.__main__ import EXIT_STATUSES, build_parser
+from pipeline.__main__ import EXIT_STATUSES, build_parser, main
 
 HEAVY = ("tensorflow", "tfx", "tensorflow_model_analysis", "apache_beam")
 
@@ -225,3 +227,93 @@ def test_a_second_run_waits_for_the_first_and_says_so(tmp_path):
     assert word == "locked"
     assert float(second_locked) >= float(first_locked) + 3
     assert first.wait(timeout=30) == 0 and second.wait(timeout=30) == 0
+
+
+def pipeline_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pipeline", *args],
+        cwd=REPO_ROOT,
+        env={**os.environ, "TF_USE_LEGACY_KERAS": "1", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def printed_path(out: str, label: str) -> Path:
+    (path,) = re.findall(rf"^  {label}:\s+(\S+)", out, flags=re.MULTILINE)
+    return Path(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("tiny")
+    classes = make_colour_classes(folder / "images", per_class=6, size=32)
+    return {
+        "images": folder / "images",
+        "schema": schema_for_classes(classes, folder / "schema.pbtxt"),
+        "other_schema": schema_for_classes(["cyan", "magenta"], folder / "other.pbtxt"),
+    }
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_data_validation_exits_4_and_its_rebuilt_report_keeps_the_error(
+    tiny_data, tmp_path, capfd
+):
+    root = tmp_path / "runs"
+    args = ["--images", str(tiny_data["images"]), "--root", str(root)]
+    result = pipeline_cli(
+        "run", *args, "--set", f"data.schema={tiny_data['other_schema']}", "--stop-after", "data"
+    )
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "Data validation stopped the run" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    log = printed_path(result.stdout, "Log")
+    assert log.parent == root / "logs" and "Traceback" in log.read_text()  # the whole story
+    page = printed_path(result.stdout, "Report")
+    assert "<h3>Error</h3>" in page.read_text() and "Data validation stopped" in page.read_text()
+    assert not (root / "serving").exists()
+
+    # The commands that read runs print only their output; library noise goes to a log.
+    capfd.readouterr()
+    assert main(["runs", "--json", "--root", str(root)]) == 0
+    listed = capfd.readouterr()
+    (row,) = json.loads(listed.out)
+    assert row["status"] == "failed" and listed.err == ""
+    page.unlink()
+    assert main(["report", row["run_id"], "--root", str(root)]) == 0
+    rebuilt = capfd.readouterr()
+    assert rebuilt.out == f"Wrote {page}\n" and rebuilt.err == ""
+    assert "<h3>Error</h3>" in page.read_text() and "Data validation stopped" in page.read_text()
+
+
+@pytest.mark.slow
+def test_unavailable_imagenet_weights_exit_2_with_a_report_page(tiny_data, tmp_path, capfd):
+    """Offline (a proxy that refuses), with no cached file and no fallback allowed."""
+    root = tmp_path / "runs"
+    offline = {"https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    offline["KERAS_HOME"] = str(tmp_path / "keras")
+    result = pipeline_cli(
+        "run",
+        "--images",
+        str(tiny_data["images"]),
+        "--root",
+        str(root),
+        "--set",
+        f"data.schema={tiny_data['schema']}",
+        "--set",
+        "training.weights=imagenet",
+        env=offline,
+    )
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "ImageNet weights for VGG16 are not available" in result.stdout
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "Traceback" in printed_path(result.stdout, "Log").read_text()
+    page = printed_path(result.stdout, "Report")
+    assert "ImageNet weights for VGG16 are not available" in page.read_text()
+    assert not (root / "serving").exists() and not (root / "artifacts").exists()
+
+    page.unlink()
+    run_id = page.name.removeprefix("run-").removesuffix(".html")[:10]  # the id's start
+    assert main(["report", run_id, "--root", str(root)]) == 0, capfd.readouterr().err
+    assert "ImageNet weights for VGG16 are not available" in page.read_text()

@@ -116,6 +116,18 @@ def test_run_writes_the_report_and_prints_its_path(pipeline_run):
     assert "<script" not in text
 
 
+def test_report_shows_the_gate_the_intervals_and_the_images(pipeline_run):
+    text = report_line(pipeline_run["out"]).read_text()
+    assert "accuracy (95% lower bound) &gt;= 0.5" in text
+    assert re.search(r"\d\.\d{3} \(95% CI \d\.\d\d to \d\.\d\d, n = \d+\)", text)
+    assert "evaluation.min_examples_per_class" in text
+    assert "trained from random weights (training.weights=none)" in text  # the banner says so
+    # The judged split's images as the model saw them: up to 3 confident correct per class.
+    thumbnails = re.findall(r'<figure class="thumb"><img src="data:image/png;base64,', text)
+    assert 3 <= len(thumbnails) <= 9 + 24
+    assert 'id="mistakes"' in text and 'id="correct"' in text
+
+
 def test_report_renders_in_chromium_without_any_request(pipeline_run, tmp_path):
     path = report_line(pipeline_run["out"])
     seen = open_in_chromium(path, tmp_path / "profile")
@@ -132,8 +144,9 @@ def test_report_renders_in_chromium_without_any_request(pipeline_run, tmp_path):
     assert seen["decision"].startswith("BLESSED")
     assert f"version {version}" in seen["decision"]
     assert "sparse_categorical_accuracy" in seen["thresholds"]
+    assert "accuracy (95% lower bound) >= 0.5" in seen["thresholds"]
     assert "pass" in seen["thresholds"]
-    assert "not applied: no baseline yet" in seen["thresholds"]  # the first model
+    assert "not applied" in seen["thresholds"]  # the first model has no baseline
     assert seen["anomalies"] == "none"
 
 
@@ -156,6 +169,9 @@ def test_runs_json_lists_the_run(pipeline_run, capfd):
     assert 0.5 <= row["candidate_accuracy"] <= 1.0
     assert row["baseline_accuracy"] is None
     assert row["blessed"] is True
+    assert row["random_weights"] == "chosen"  # training.weights=none
+    low, high = row["accuracy_interval"]
+    assert 0 <= low <= row["candidate_accuracy"] <= high <= 1
     assert row["pushed_version"] in versions and row["push_cached"] is False
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", row["started"])
 
@@ -164,7 +180,7 @@ def test_runs_prints_a_table(pipeline_run, capfd):
     assert main(["runs", "--root", str(pipeline_run["root"])]) == 0
     header, line = capfd.readouterr().out.strip().splitlines()
     assert header.split()[:3] == ["RUN", "STARTED", "STATUS"]
-    assert " complete " in line and " yes " in line and " 90 " in line
+    assert " complete " in line and " yes (random weights) " in line and " 90 " in line
 
 
 def test_show_prints_the_lineage(pipeline_run, capfd):
@@ -177,8 +193,9 @@ def test_show_prints_the_lineage(pipeline_run, capfd):
     assert re.search(r"  Examples:    artifact \d+ at .*/ImageExampleGen/examples/", out)
     assert f"  Schema:      {pipeline_run['schema']}, imported as artifact" in out
     assert re.search(r"  Model:       artifact \d+ at .*/Trainer/model/", out)
-    assert "  Baseline:    none (no model blessed before" in out
+    assert "  Baseline:    none (no baseline: no model blessed before" in out
     assert f"  Pushed:      version {version} to {root / 'serving' / version}" in out
+    assert "files intact (checked against its push record)" in out
     assert f"  Report:      {report_line(pipeline_run['out'])}" in out
 
 
@@ -209,7 +226,7 @@ def test_a_failed_run_gets_a_report_of_what_exists(pipeline_run, tmp_path):
     """The schema knows no 'red': DataGate stops the run after ingestion and statistics."""
     schema = schema_for_classes(["blue", "green", "yellow"], tmp_path / "schema.pbtxt")
     code, out = run_captured(run_args(pipeline_run["images"], schema, tmp_path / "runs"))
-    assert code == 1
+    assert code == 4  # data validation stopped the run
     seen = open_in_chromium(report_line(out), tmp_path / "profile")
     assert [u for u in seen["requests"] if not u.startswith("data:")] == [seen["url"]]
     assert "failed at DataGate" in seen["decision"]
