@@ -81,6 +81,77 @@ def label_drift_anomalies(
     return lines
 
 
+def label_range_anomalies(
+    statistics: types.Artifact, label_key: str, class_names: list[str]
+) -> list[str]:
+    """Labels outside [0, N-1] of the class list, from StatisticsGen's min and max of the label
+    in each split: the network has N outputs, and TensorFlow would fail mid-training on any
+    other label (or, worse, a class list that is too long would name classes never seen)."""
+    if not class_names:
+        return []
+    top = len(class_names) - 1
+    lines = []
+    for split in artifact_utils.decode_split_names(statistics.split_names):
+        stats = stats_artifact_utils.load_statistics(statistics, split).proto()
+        for dataset in stats.datasets:
+            for feature in dataset.features:
+                if list(feature.path.step) != [label_key]:
+                    continue
+                low, high = _label_range(feature) or (0, 0)
+                if low < 0 or high > top:
+                    lines.append(
+                        f"split '{split}', feature '{label_key}': labels range from {low:g} to "
+                        f"{high:g}, but the class list has {len(class_names)} names "
+                        f"({', '.join(class_names)}), which allows labels 0 to {top}. Set "
+                        "data.class_names to one name per label, in label order (and the "
+                        "schema's label domain to match)."
+                    )
+    return lines
+
+
+def _label_counts(feature) -> dict[int, int]:
+    """Examples per label value of a categorical label (StatisticsGen's rank histogram)."""
+    buckets = feature.string_stats.rank_histogram.buckets or feature.string_stats.top_values
+    counts = {}
+    for bucket in buckets:
+        label = getattr(bucket, "label", None) or bucket.value
+        if label.lstrip("-").isdigit():
+            counts[int(label)] = int(getattr(bucket, "sample_count", 0) or bucket.frequency)
+    return counts
+
+
+def _label_range(feature) -> tuple[float, float] | None:
+    """(min, max) of the label: numeric statistics, or the values of a categorical label."""
+    if feature.HasField("num_stats"):
+        return feature.num_stats.min, feature.num_stats.max
+    labels = _label_counts(feature)
+    return (min(labels), max(labels)) if labels else None
+
+
+def data_counts(statistics: types.Artifact, label_key: str, class_names: list[str]) -> dict:
+    """Examples per split, and per class where the label is categorical, from StatisticsGen:
+    what the summary, `runs` and the report show for examples no ingestion report counted
+    (imported TFRecords). The keys are the ingestion report's."""
+    per_split, per_class = {}, {}
+    for split in sorted(artifact_utils.decode_split_names(statistics.split_names)):
+        stats = stats_artifact_utils.load_statistics(statistics, split).proto()
+        dataset = stats.datasets[0]
+        per_split[split] = int(dataset.num_examples)
+        for feature in dataset.features:
+            if list(feature.path.step) == [label_key]:
+                per_class[split] = {
+                    class_names[label] if 0 <= label < len(class_names) else f"label {label}": n
+                    for label, n in sorted(_label_counts(feature).items())
+                }
+    return {
+        "source": "StatisticsGen",
+        "examples": sum(per_split.values()),
+        "examples_per_split": per_split,
+        "classes": list(class_names),
+        "examples_per_split_and_class": per_class,
+    }
+
+
 @component
 def DataGate(
     statistics: InputArtifact[standard_artifacts.ExampleStatistics],
@@ -89,14 +160,18 @@ def DataGate(
     result: OutputArtifact[DataGateResult],
     label_drift_threshold: Parameter[float] = 0.25,
     label_key: Parameter[str] = "label",
+    class_names: Parameter[str] = "[]",
 ) -> None:
-    """Fails the run when ExampleValidator found anomalies or the labels drift between splits."""
+    """Fails the run when ExampleValidator found anomalies, a label is outside the class list
+    (`class_names`: a JSON list) or the labels drift between splits."""
     lines = []
     for split in artifact_utils.decode_split_names(anomalies.split_names):
         lines += describe_anomalies(split, _load_anomalies(anomalies, split))
+    lines += label_range_anomalies(statistics, label_key, json.loads(class_names))
     lines += label_drift_anomalies(statistics, schema.uri, label_drift_threshold, label_key)
     with tf.io.gfile.GFile(os.path.join(result.uri, RESULT_FILE), "w") as f:
-        json.dump({"anomalies": lines}, f, indent=2)
+        data = data_counts(statistics, label_key, json.loads(class_names))
+        json.dump({"anomalies": lines, "data": data}, f, indent=2)
     if lines:
         raise DataValidationError(
             f"Data validation found {len(lines)} anomal{'y' if len(lines) == 1 else 'ies'}; "

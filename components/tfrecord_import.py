@@ -10,7 +10,9 @@ from typing import Any
 
 import apache_beam as beam
 import tensorflow as tf
+from tfx.components import ImportExampleGen
 from tfx.components.example_gen.import_example_gen import executor as import_executor
+from tfx.dsl.components.base import executor_spec
 from tfx.proto import example_gen_pb2
 from tfx.types import standard_component_specs
 
@@ -131,3 +133,13 @@ class Executor(import_executor.Executor):
             )
 
         return ImportRecord
+
+
+class TFRecordExampleGen(ImportExampleGen):
+    """TFX's ImportExampleGen with the executor above (its node id stays ImportExampleGen)."""
+
+    EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(Executor)
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.with_id("ImportExampleGen")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import posixpath
 
@@ -10,7 +11,6 @@ import tensorflow_data_validation as tfdv
 from tfx.components import (
     Evaluator,
     ExampleValidator,
-    ImportExampleGen,
     Pusher,
     StatisticsGen,
     Trainer,
@@ -28,6 +28,7 @@ from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
 from tfx.types import Channel, standard_artifacts
 
 from components import pusher as atomic_pusher
+from components import tfrecord_import
 from components.baseline import LatestBlessedOtherModelStrategy
 from components.data_gate import DataGate
 from components.evaluation import make_eval_config
@@ -108,7 +109,9 @@ def make_example_gen(
         input_config, output_config = tfrecord_split_configs(
             data.tfrecords, data.split_buckets, data.splits
         )
-        example_gen = ImportExampleGen(
+        # ImportExampleGen, reading each split with the compression its files' first bytes
+        # show, not their names.
+        example_gen = tfrecord_import.TFRecordExampleGen(
             input_base=runner_path(config, data.tfrecords, target),
             input_config=input_config,
             output_config=output_config,
@@ -149,10 +152,43 @@ def schema_class_names(config: PipelineConfig) -> list[str]:
     return names
 
 
+def check_schema_features(config: PipelineConfig, image_key: str, label_key: str) -> None:
+    """Imported examples name their own features: a schema without the configured ones (the
+    bundled sample schema, say) would fail deep in the run, so say now which command writes one."""
+    names = {f.name for f in tfdv.load_schema_text(config.data.schema).feature}
+    missing = [key for key in (image_key, label_key) if key not in names]
+    if not missing:
+        return
+    try:
+        path, features = tfrecord_import.first_example_features(config.data.tfrecords)
+        found = f"The examples' features (first record of {path}): {', '.join(features)}. "
+    except (tf.errors.OpError, OSError, ValueError) as error:
+        found = f"(The examples could not be read from here: {error}) "
+    raise ConfigError(
+        f"The schema {config.data.schema} has no feature {' or '.join(map(repr, missing))} "
+        f"(data.image_feature={image_key!r}, data.label_feature={label_key!r}); its features: "
+        f"{', '.join(sorted(names))}. {found}Write a schema for these examples with\n"
+        f"  python -m pipeline infer-schema --tfrecords {config.data.tfrecords} "
+        f"--set data.image_feature={image_key} --set data.label_feature={label_key} "
+        f"--set data.class_names={','.join(config.data.class_names) or 'NAME0,NAME1,...'} "
+        "--out SCHEMA.pbtxt\nreview it, and run with --set data.schema=SCHEMA.pbtxt."
+    )
+
+
 def class_names(config: PipelineConfig) -> list[str]:
+    """data.class_names, or the schema's class list; both set, they must be the same list."""
+    schema_names = class_names_from_schema(tfdv.load_schema_text(config.data.schema))
     if config.data.class_names:
+        if schema_names and list(config.data.class_names) != schema_names:
+            raise ConfigError(
+                f"data.class_names is {list(config.data.class_names)} but the schema "
+                f"{config.data.schema} lists the classes {schema_names}: a label is a position "
+                "in this list, so they must be the same, in the same order. Fix "
+                "data.class_names, or write a schema for this data with `python -m pipeline "
+                "infer-schema`."
+            )
         return list(config.data.class_names)
-    names = class_names_from_schema(tfdv.load_schema_text(config.data.schema))
+    names = schema_names
     if not names:
         raise ConfigError(
             f"No class names: the schema {config.data.schema} has no class_name domain. Set "
@@ -178,6 +214,9 @@ def create_pipeline(
             f"Schema file {config.data.schema} not found. Write one for this data with "
             "`python -m pipeline infer-schema`, review it, and set data.schema to its path."
         )
+    if config.data.tfrecords:
+        check_schema_features(config, image_key, label_key)
+    names = class_names(config)
 
     example_gen, splits = make_example_gen(
         config, target, class_names=None if config.data.tfrecords else schema_class_names(config)
@@ -195,6 +234,7 @@ def create_pipeline(
         anomalies=example_validator.outputs["anomalies"],
         label_drift_threshold=config.validation.label_drift_threshold,
         label_key=label_key,
+        class_names=json.dumps(names),
     )
     components = [example_gen, schema_gen, statistics_gen, example_validator, data_gate]
 

@@ -514,6 +514,21 @@ def data_section(data: ReportData) -> str:
                 "Examples per class and split (ingestion report)",
             )
         )
+    elif s.imported:
+        counts = s.imported
+        splits = ", ".join(f"{esc(k)} {v}" for k, v in counts["examples_per_split"].items())
+        parts.append(
+            f"<p>{esc(counts['examples'])} imported examples ({splits}) in "
+            f"{len(counts['classes'])} classes, counted by StatisticsGen.</p>"
+        )
+        if counts["examples_per_split_and_class"]:
+            parts.append(
+                _chart(
+                    "chart-examples-per-class",
+                    lambda: plot_examples_per_class(counts),
+                    "Examples per class and split (StatisticsGen)",
+                )
+            )
     else:
         parts.append(_not_reached("Ingestion report (image folders only)"))
     if data.image_sizes:

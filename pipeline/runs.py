@@ -51,7 +51,7 @@ def run_row(run: RunArtifacts, summary: RunSummary) -> dict[str, Any]:
         "started": _iso(run.started),
         "seconds": round(duration(run), 1),
         "status": summary.status,
-        "examples": summary.ingestion["examples"] if summary.ingestion else None,
+        "examples": (summary.ingestion or summary.imported or {}).get("examples"),
         "candidate_accuracy": metrics.get("candidate", {}).get(ACCURACY),
         "baseline_accuracy": metrics.get("baseline", {}).get(ACCURACY),
         "blessed": summary.blessed,

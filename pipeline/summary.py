@@ -206,6 +206,7 @@ class RunSummary:
     run_id: str = ""
     steps: list[tuple[str, str]] = field(default_factory=list)
     ingestion: dict[str, Any] | None = None
+    imported: dict[str, Any] | None = None  # counts of imported examples, from StatisticsGen
     anomalies: list[str] | None = None
     training: dict[str, Any] | None = None
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
@@ -263,6 +264,13 @@ class RunSummary:
                 )
             if report.get("path"):
                 lines.append(f"  Ingestion report: {report['path']}")
+        elif self.imported:
+            counts = self.imported
+            splits = ", ".join(f"{s} {n}" for s, n in counts["examples_per_split"].items())
+            lines.append(
+                f"  Data:       {counts['examples']} imported examples ({splits}), "
+                f"{len(counts['classes'])} classes"
+            )
         if self.anomalies is not None:
             lines.append(f"  Anomalies:  {len(self.anomalies) or 'none'}")
             lines += [f"      {a}" for a in self.anomalies]
@@ -338,6 +346,8 @@ def summarize(run: RunArtifacts) -> RunSummary:
     gate = _read_json(run.uri("DataGate", "result"), GATE_RESULT_FILE)
     if gate is not None:
         summary.anomalies = gate["anomalies"]
+        if summary.ingestion is None:
+            summary.imported = gate.get("data")
     summary.training = _read_json(run.uri("Trainer", "model_run"), HISTORY_FILE)
     evaluation_uri = run.uri("Evaluator", "evaluation")
     if evaluation_uri:
