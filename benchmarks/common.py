@@ -33,6 +33,8 @@ TARGETS = {
     "gpu_mfu": "MFU >= 45% (full fine-tuning, 224 px, mixed precision)",
     "gpu_mfu_torch": "reference for gpu_mfu: MFU >= 45% (the same network in PyTorch)",
     "config_rejection": "a bad configuration refused in <= 2 s and <= 0.1x importing TensorFlow",
+    "tuning_cost": "20 trials at 224 px on 1,000 images <= 1.5x one frozen-base forward pass",
+    "bulk_inference": "predict --images >= 0.8x a bare batched call of serving_default",
 }
 
 
@@ -180,6 +182,8 @@ TARGET_CHECKS = {
     "scale": [("10000 train peak RSS GiB", "max", 4.0)],
     "gpu_mfu": [("MFU", "min", 0.45)],
     "gpu_mfu_torch": [("MFU", "min", 0.45)],
+    "tuning_cost": [("ratio tuning/forward", "max", 1.5)],
+    "bulk_inference": [("ratio bulk/bare", "min", 0.8)],
     "config_rejection": [
         ("reject bad configuration s", "max", 2.0),
         ("ratio reject/import", "max", 0.1),

@@ -102,8 +102,11 @@ class SignatureModelHandler(beam_inference.ModelHandler):
     """Runs a SavedModel's signature on batches of serialized tf.Examples; one probability
     vector per example. Beam shares the loaded model between the threads of a worker."""
 
-    def __init__(self, model_dir: str, signature: str = EXAMPLES_SIGNATURE):
-        self._model_dir, self._signature = model_dir, signature
+    def __init__(self, model_dir: str, batch_size: int, signature: str = EXAMPLES_SIGNATURE):
+        self._model_dir, self._batch_size, self._signature = model_dir, batch_size, signature
+
+    def batch_elements_kwargs(self):
+        return {"min_batch_size": 1, "max_batch_size": self._batch_size}
 
     def load_model(self):
         return tf.saved_model.load(self._model_dir)
@@ -138,6 +141,7 @@ def score_folder(
     top_k: int = 3,
     max_pixels: int = 40_000_000,
     beam_args: list[str] | None = None,
+    batch_size: int = 32,
 ) -> BulkResult:
     """Scores every image under `folder` with the model and writes one row per file."""
     fmt = output_format(out_path)
@@ -146,7 +150,7 @@ def score_folder(
     class_names = list(metadata["class_names"])
     image_feature = metadata.get("image_feature", "image")
     candidates, skipped = list_images(folder)
-    handler = beam_inference.KeyedModelHandler(SignatureModelHandler(model_dir))
+    handler = beam_inference.KeyedModelHandler(SignatureModelHandler(model_dir, batch_size))
     header = ",".join(CSV_COLUMNS) if fmt == ".csv" else None
     with beam.Pipeline(options=PipelineOptions(beam_args or [])) as pipeline:
         checked = (
