@@ -28,6 +28,8 @@ from components.tfrecord_import import compression_of
 
 HISTORY_FILE = "history.json"
 SHUFFLE_BUFFER = 1024
+# Training settings the Tuner may choose (components/tuner.py); the rest come from the config.
+TUNED_SETTINGS = ("head", "head_units", "dropout", "learning_rate")
 PREPROCESS_BATCH = 64  # records parsed and run through the Transform graph at a time
 
 
@@ -250,9 +252,17 @@ def train(
     return history
 
 
+def tuned_settings(hyperparameters: dict[str, Any] | None) -> dict[str, Any]:
+    """The training settings in the Tuner's best_hyperparameters (a keras-tuner HyperParameters
+    config, {"space": ..., "values": ...}); {} when the pipeline has no Tuner."""
+    values = (hyperparameters or {}).get("values", {})
+    return {key: values[key] for key in TUNED_SETTINGS if key in values}
+
+
 def run_fn(fn_args: FnArgs) -> None:
     """TFX Trainer entry point."""
-    cfg = fn_args.custom_config
+    tuned = tuned_settings(fn_args.hyperparameters)
+    cfg = {**fn_args.custom_config, **tuned}
     strategy = choose_strategy(cfg["distribution"])  # first: see choose_strategy
     keras.utils.set_random_seed(cfg["seed"])
     weights = model_lib.resolve_base_weights(cfg["weights"], cfg["allow_random_weights_fallback"])
@@ -276,6 +286,7 @@ def run_fn(fn_args: FnArgs) -> None:
         "weights_warning": weights.warning,
         "mixed_precision": mixed,
         "replicas": strategy.num_replicas_in_sync,
+        "tuned_hyperparameters": tuned,
         "training_config": {k: v for k, v in cfg.items() if k != "class_names"},
     }
     tf.io.gfile.makedirs(fn_args.model_run_dir)
