@@ -1,9 +1,12 @@
 """The report's pieces without a pipeline run: escaping, histogram re-binning, per-class
-metrics from a confusion matrix, thresholds without a baseline."""
+metrics from a confusion matrix, the gate's rules and the paired counts."""
+
+from dataclasses import asdict
 
 import numpy as np
 
-from pipeline.report import ReportData, rebin, render, threshold_row, top1_per_class
+from components.gate import Evidence, GateSettings, cautious_estimate, judge, paired_comparison
+from pipeline.report import ReportData, gate_rows, rebin, render, top1_per_class
 from pipeline.summary import RunArtifacts, RunSummary
 
 HOSTILE = '<script>alert("x")</script>&'
@@ -47,10 +50,57 @@ def test_top1_precision_and_recall_come_from_the_confusion_matrix():
     assert recall.tolist() == [2 / 3, 1.0, 0.0]
 
 
-def test_a_change_threshold_without_a_baseline_is_not_applied():
-    row = threshold_row("accuracy", "change", "change >= -0.01", {"accuracy": 0.9}, {}, set())
-    assert row["result"] == "not applied: no baseline yet"
-    row = threshold_row(
-        "accuracy", "change", "", {"accuracy": 0.5}, {"accuracy": 0.9}, {("accuracy", True)}
+def _judged(evidence: Evidence, settings: GateSettings) -> RunSummary:
+    judgement = judge(evidence, settings)
+    return RunSummary(
+        blessed=judgement.blessed,
+        failures=judgement.reasons,
+        judgement={
+            "judgement": judgement.to_dict(),
+            "evidence": asdict(evidence),
+            "settings": asdict(settings),
+        },
     )
-    assert row["result"] == "fail" and abs(row["value"] + 0.4) < 1e-9
+
+
+def _evidence(**extra) -> Evidence:
+    return Evidence(
+        accuracy=cautious_estimate(13 / 21, 21, None),
+        class_names=["a", "b", "c"],
+        examples_per_class=[7, 7, 7],
+        recall=[cautious_estimate(0.6, 7, None)] * 3,
+        base_weights="ImageNet",
+        **extra,
+    )
+
+
+def test_the_gate_table_shows_each_rule_its_value_and_result():
+    rows = {r["option"]: r for r in gate_rows(_judged(_evidence(), GateSettings()))}
+    accuracy = rows["evaluation.min_accuracy, evaluation.judge_on"]
+    assert accuracy["rule"] == "accuracy (95% lower bound) >= 0.5"
+    assert accuracy["value"] == "0.619 (95% CI 0.41 to 0.79, n = 21)"
+    assert accuracy["result"] is False  # the lower bound 0.41 is below 0.5
+    assert rows["evaluation.min_examples"]["result"] is True
+    assert rows["evaluation.max_accuracy_drop"]["result"] is None  # no baseline: not applied
+    assert "evaluation.min_class_recall" not in rows  # off by default
+
+    point = {
+        r["option"]: r for r in gate_rows(_judged(_evidence(), GateSettings(judge_on="point")))
+    }
+    assert point["evaluation.min_accuracy, evaluation.judge_on"]["result"] is True
+
+
+def test_the_report_shows_paired_counts_and_a_random_weight_banner():
+    candidate = np.array([1] * 13 + [0] * 8, dtype=bool)
+    baseline = np.array([1] * 10 + [0] * 3 + [1] * 2 + [0] * 6, dtype=bool)
+    evidence = _evidence(paired=paired_comparison(candidate, baseline))
+    evidence.base_weights = "random (ImageNet weights unavailable)"
+    summary = _judged(evidence, GateSettings(judge_on="point"))
+    summary.run_id = "r1"
+    summary.metrics = {"candidate": {"sparse_categorical_accuracy": 13 / 21, "example_count": 21}}
+    page = render(ReportData("p", RunArtifacts(run_id="r1"), summary, ["a", "b", "c"]))
+    assert 'fixed (baseline wrong, candidate right)</td><td class="num">3' in page
+    assert 'broken (baseline right, candidate wrong)</td><td class="num">2' in page
+    assert 'both right</td><td class="num">10' in page
+    assert 'both wrong</td><td class="num">6' in page
+    assert "NOT BLESSED" in page and "trained from RANDOM weights" in page
