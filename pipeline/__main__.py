@@ -273,11 +273,17 @@ def _run_locked(config: PipelineConfig, args: argparse.Namespace) -> int:
         from components.data_gate import DataValidationError
         from components.image_example_gen import IngestionError
         from components.model import WeightsUnavailableError, resolve_base_weights
-        from pipeline.local_runner import run_pipeline
+        from pipeline.local_runner import clean_killed_executions, run_pipeline
         from pipeline.summary import run_summary
 
         steps = StepLog(out=console.out)
         started = time.time()
+        killed = clean_killed_executions(config)  # we hold the root: no other run is live
+        if killed:
+            print(
+                f"  Removed the unfinished outputs of a killed run ({', '.join(killed)})",
+                file=console.out,
+            )
         try:
             if args.stop_after != "data":
                 # Fail fast: before minutes of ingestion, make sure the base weights can be had.

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import shutil
 from collections.abc import Iterator
 
 from absl import logging as absl_logging
+from ml_metadata.proto import metadata_store_pb2
 from tfx.orchestration.local import local_dag_runner
 from tfx.orchestration.portable import launcher
 
 from pipeline.config import PipelineConfig
 from pipeline.console import StepLog
 from pipeline.pipeline import create_pipeline
+from pipeline.summary import open_store
 
 
 class _CacheHitHandler(logging.Handler):
@@ -62,3 +66,51 @@ def run_pipeline(config: PipelineConfig, steps: StepLog, stop_after: str = "all"
     except BaseException:
         steps.failed()
         raise
+
+
+def clean_killed_executions(config: PipelineConfig) -> list[str]:
+    """Steps of earlier runs that never finished (the process was killed): their artifact
+    folders are removed and the executions marked CANCELED, so `runs` shows where the run died
+    and nothing half-written is left. Call it holding the root's lock: then no run is live.
+    Returns the cleaned steps' node names."""
+    if not os.path.exists(config.metadata_path):
+        return []
+    store = open_store(config)
+    pipeline_context = store.get_context_by_type_and_name("pipeline", config.runtime.name)
+    if pipeline_context is None:
+        return []
+    unfinished = (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.NEW)
+    killed = [
+        execution
+        for execution in store.get_executions_by_context(pipeline_context.id)
+        if execution.last_known_state in unfinished
+    ]
+    nodes = []
+    for execution in killed:
+        node = _node_of(store, execution.id)
+        for folder in _execution_folders(config.pipeline_root, node, execution.id):
+            shutil.rmtree(folder, ignore_errors=True)
+        execution.last_known_state = metadata_store_pb2.Execution.CANCELED
+        nodes.append(node)
+    if killed:
+        store.put_executions(killed)
+    return nodes
+
+
+def _node_of(store, execution_id: int) -> str:
+    for context in store.get_contexts_by_execution(execution_id):
+        if store.get_context_types_by_id([context.type_id])[0].name == "node":
+            return context.name.split(".", 1)[1]
+    return ""
+
+
+def _execution_folders(pipeline_root: str, node: str, execution_id: int) -> list[str]:
+    """What TFX wrote for one execution: <root>/<node>/<output key>/<id> and its scratch
+    folder <root>/<node>/.system/executor_execution/<id>."""
+    base = os.path.join(pipeline_root, node)
+    if not node or not os.path.isdir(base):
+        return []
+    keys = [k for k in os.listdir(base) if k != ".system"]
+    candidates = [os.path.join(base, key, str(execution_id)) for key in keys]
+    candidates.append(os.path.join(base, ".system", "executor_execution", str(execution_id)))
+    return [c for c in candidates if os.path.isdir(c)]

@@ -51,6 +51,7 @@ def run_row(run: RunArtifacts, summary: RunSummary) -> dict[str, Any]:
         "started": _iso(run.started),
         "seconds": round(duration(run), 1),
         "status": summary.status,
+        "stopped_in": summary.stopped_in or None,  # an incomplete run's step
         "examples": (summary.ingestion or summary.imported or {}).get("examples"),
         "candidate_accuracy": metrics.get("candidate", {}).get(ACCURACY),
         "baseline_accuracy": metrics.get("baseline", {}).get(ACCURACY),
@@ -73,6 +74,8 @@ def _cell(key: str, row: dict[str, Any]) -> str:
     value = row[key]
     if value is None:
         return "-"
+    if key == "status" and row.get("stopped_in"):
+        return f"{value} ({row['stopped_in']})"
     if key == "blessed":
         return "yes" if value else "no"
     if key.endswith("accuracy"):

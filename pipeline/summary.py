@@ -25,6 +25,8 @@ _STATE_NAMES = {
     metadata_store_pb2.Execution.CACHED: "cached",
     metadata_store_pb2.Execution.FAILED: "failed",
     metadata_store_pb2.Execution.RUNNING: "running",
+    # local_runner.clean_killed_executions marks the steps of a killed run so.
+    metadata_store_pb2.Execution.CANCELED: "killed",
 }
 _SYSTEM_NODES = {"latest_blessed_model_resolver"}  # resolvers run every time; nothing to cache
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.INTERNAL_OUTPUT)
@@ -227,9 +229,20 @@ class RunSummary:
         states = {state for _, state in self.steps}
         if "failed" in states:
             return "failed"
-        if states & {"running", "unknown"}:
+        if states & {"running", "unknown", "killed"}:
             return "incomplete"
         return "cached" if self.all_cached else "complete"
+
+    @property
+    def stopped_in(self) -> str:
+        """Where an incomplete run stopped: 'killed in Trainer' (found by the next run on the
+        root), 'Trainer running or killed', or '' for a run that ended."""
+        for node, state in self.steps:
+            if state == "killed":
+                return f"killed in {node}"
+            if state in ("running", "unknown"):
+                return f"{node} running or killed"
+        return ""
 
     def text(self) -> str:
         lines = ["", f"Run {self.run_id}"]

@@ -8,6 +8,7 @@ random convolutions still separate colours, so a trained model clearly beats cha
 
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -26,9 +27,10 @@ from conftest import (
     tree_digest,
 )
 
+from components.model_files import damaged_files
 from pipeline.__main__ import main
 from pipeline.config import load_config
-from pipeline.summary import list_run_ids, load_run, open_store
+from pipeline.summary import list_run_ids, load_run, open_store, summarize
 
 pytestmark = pytest.mark.slow
 
@@ -75,11 +77,23 @@ def test_first_run_blesses_on_the_value_threshold_and_pushes(data, capfd):
     run_record = latest_run(data["root"])
     assert set(run_record.states) == set(COMPONENTS)
     assert all(state == "done" for state in run_record.states.values()), run_record.states
-    assert "(no baseline: no model blessed before)" in out
-    assert "Decision:   BLESSED" in out
+    assert "  Baseline:   no baseline: no model blessed before" in out
+    assert re.search(
+        r"sparse_categorical_accuracy +\d\.\d{3} \(95% CI 0\.\d\d to 1\.00, n = \d+\)", out
+    )
+    assert re.search(r"recall red +\d\.\d{3} \(95% CI", out)
+    assert "Decision:   BLESSED (random weights: training.weights=none)" in out
     (version,) = serving_versions(data["root"])
-    assert (data["root"] / "serving" / version / "saved_model.pb").exists()
+    served = data["root"] / "serving" / version
+    assert (served / "saved_model.pb").exists()
     assert f"Pushed:     version {version}" in out
+    # Smoke-tested before publishing; the copy carries its record and was checked against it.
+    record = json.loads((served / "assets.extra" / "push_record.json").read_text())
+    assert record["run_id"] == run_record.run_id and record["version"] == version
+    assert record["model_artifact_id"] == run_record.artifact("Trainer", "model").id
+    assert damaged_files(str(served)) == []
+    pushed = run_record.artifact("Pusher", "pushed_model")
+    assert pushed.custom_properties["smoke_test_seconds"].double_value > 0
 
 
 def test_trainer_ran_both_phases_and_learned(data):
@@ -154,13 +168,33 @@ def test_unchanged_rerun_is_all_cached_and_says_so(data, capfd):
     assert serving_versions(data["root"]) == before  # nothing pushed twice
 
 
+def test_a_threshold_only_change_pushes_nothing_and_names_the_served_model(data, capfd):
+    """The Trainer is cached, so the candidate is the model already blessed and served."""
+    serving = tree_digest(data["root"] / "serving")
+    (version,) = serving_versions(data["root"])
+    first_run = json.loads(
+        (data["root"] / "serving" / version / "assets.extra" / "push_record.json").read_text()
+    )["run_id"]
+    assert run(data, [*GOOD, "evaluation.min_accuracy=0.55"]) == 0
+    out = capfd.readouterr().out
+    states = latest_run(data["root"]).states
+    assert states["Trainer"] == "cached" and states["Judge"] == "done"
+    assert states["Evaluator"] == "cached"  # thresholds are the Judge's, not TFMA's
+    assert f"the candidate is the model blessed in run {first_run} (version {version})" in out
+    assert "no baseline" not in out
+    assert f"Pushed:     nothing; the candidate is already served as version {version}" in out
+    assert tree_digest(data["root"] / "serving") == serving
+
+
 def test_worse_candidate_is_not_blessed_and_serving_is_untouched(data, capfd):
     serving = tree_digest(data["root"] / "serving")
     assert run(data, WORSE) == 0  # not blessed is not a failure by default
     out = capfd.readouterr().out
     assert "Decision:   NOT BLESSED" in out
     assert "sparse_categorical_accuracy" in out
-    assert "evaluation.min_accuracy" in out or "evaluation.max_accuracy_drop" in out
+    assert "below evaluation.min_accuracy=0.5" in out
+    assert re.search(r"  Paired:     fixed \d+, broken \d+, both right \d+, both wrong \d+", out)
+    assert "significantly worse than the baseline" in out  # the paired comparison
     assert "Pushed:     nothing; the serving location is unchanged" in out
     assert tree_digest(data["root"] / "serving") == serving  # byte for byte
 
@@ -168,9 +202,9 @@ def test_worse_candidate_is_not_blessed_and_serving_is_untouched(data, capfd):
     assert tree_digest(data["root"] / "serving") == serving
 
 
-def test_better_candidate_is_blessed_and_pushed_as_a_new_version(data, tmp_path, capfd):
+def test_better_candidate_is_blessed_and_pushed_as_a_new_version(data, capfd):
     """A weak model blessed by a zero threshold is the baseline; the trained one beats it."""
-    root = tmp_path / "runs"
+    root = data["root"].parent / "better"
     assert run(data, [*WORSE, "evaluation.min_accuracy=0"], root=root) == 0
     (weak,) = serving_versions(root)
     capfd.readouterr()
@@ -179,8 +213,79 @@ def test_better_candidate_is_blessed_and_pushed_as_a_new_version(data, tmp_path,
     out = capfd.readouterr().out
     assert "Decision:   BLESSED" in out
     assert "candidate   baseline" in out  # compared with the weak model
+    assert re.search(r"  Paired:     fixed \d+, broken \d+, .*: better$", out, re.MULTILINE)
     versions = serving_versions(root)
     assert len(versions) == 2 and versions[0] == weak and int(versions[1]) > int(weak)
+
+
+def test_a_damaged_baseline_names_itself_and_baseline_none_proceeds(data, capfd):
+    """In the root of the test above: the good model (version 2) is the latest blessed one.
+    With its files damaged, judging the weak model again against it fails, naming it."""
+    root = data["root"].parent / "better"
+    weak, good = serving_versions(root)
+    record = json.loads((root / "serving" / good / "assets.extra" / "push_record.json").read_text())
+    store = open_store(load_config(overrides=[f"runtime.root={root}"]))
+    (baseline,) = store.get_artifacts_by_id([record["model_artifact_id"]])
+    model_dir = Path(baseline.uri) / "Format-Serving"
+    (model_dir / "saved_model.pb").write_bytes(b"damaged")
+    serving = tree_digest(root / "serving")
+    capfd.readouterr()
+
+    weak_again = [*WORSE, "evaluation.min_accuracy=0"]
+    assert run(data, weak_again, root=root) == 1
+    captured = capfd.readouterr()
+    out = captured.out + captured.err
+    assert f"The baseline model (artifact {record['model_artifact_id']} at {model_dir}" in out
+    assert f"blessed in run {record['run_id']}, served as version {good}" in out
+    assert "saved_model.pb: contents changed" in out and "--baseline none" in out
+    assert tree_digest(root / "serving") == serving
+
+    assert run(data, weak_again, "--baseline", "none", root=root) == 0
+    out = capfd.readouterr().out
+    assert "none (--baseline none): judged on the value thresholds alone" in out
+    assert "Decision:   BLESSED" in out
+    assert f"already served as version {weak}" in out  # the weak model is version 1
+    assert tree_digest(root / "serving") == serving
+
+
+def test_show_and_predict_name_a_damaged_served_version(data, capfd):
+    root = data["root"].parent / "better"
+    _, good = serving_versions(root)
+    served = root / "serving" / good
+    (served / "variables" / "variables.index").write_bytes(b"damaged")
+    image = data["images"] / "red" / "red_000.jpg"
+    assert main(["predict", "--root", str(root), str(image)]) == 2
+    err = capfd.readouterr().err
+    assert f"The model at {served} is damaged" in err
+    assert "variables/variables.index: contents changed" in err
+    assert "Traceback" not in err
+
+    pushed_by = json.loads((served / "assets.extra" / "push_record.json").read_text())["run_id"]
+    assert main(["show", pushed_by, "--root", str(root)]) == 0
+    out = capfd.readouterr().out
+    assert "!!! DAMAGED: 1 file(s) differ from the push:" in out
+    assert "variables/variables.index: contents changed" in out
+
+
+def test_a_random_weight_fallback_is_not_blessed_unless_allowed(data, capfd):
+    """ImageNet weights cannot be downloaded here: the fallback model is judged, not shipped."""
+    root = data["root"].parent / "fallback"
+    fallback = [*GOOD, "training.weights=imagenet", "training.allow_random_weights_fallback=true"]
+    assert run(data, fallback, root=root) == 0
+    out = capfd.readouterr().out
+    assert "Decision:   NOT BLESSED (RANDOM weights: ImageNet weights were unavailable)" in out
+    assert "fell back to RANDOM weights" in out and "evaluation.bless_random_weights=true" in out
+    assert serving_versions(root) == []
+
+    assert run(data, [*fallback, "evaluation.bless_random_weights=true"], root=root) == 0
+    out = capfd.readouterr().out
+    assert "Decision:   BLESSED (RANDOM weights: ImageNet weights were unavailable)" in out
+    (version,) = serving_versions(root)
+    image = data["images"] / "red" / "red_000.jpg"
+    assert main(["predict", "--root", str(root), str(image)]) == 0
+    assert "WARNING: trained from RANDOM weights" in capfd.readouterr().out
+    assert main(["runs", "--root", str(root)]) == 0
+    assert "no (RANDOM weights)" in capfd.readouterr().out
 
 
 def test_run_killed_in_the_trainer_completes_when_started_again(data):
@@ -208,6 +313,11 @@ def test_run_killed_in_the_trainer_completes_when_started_again(data):
 
     database = data["root"] / "metadata.sqlite"
     assert sqlite3.connect(database).execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    killed = latest_run(data["root"])
+    assert killed.states["Trainer"] == "running"
+    assert not killed.outputs.get("Trainer")  # a killed step lists no outputs
+    half_written = unregistered_folders(data["root"], "Trainer")
+    assert half_written  # the killed Trainer's output folders, in no artifact of the store
 
     assert run(data, overrides) == 0  # the same command again
     states = latest_run(data["root"]).states
@@ -215,3 +325,19 @@ def test_run_killed_in_the_trainer_completes_when_started_again(data):
         assert states[upstream] == "cached"
     assert states["Trainer"] == "done"
     assert states["Evaluator"] == "done"
+    # The killed run is shown as such, and what it half wrote is gone.
+    killed = load_run(
+        open_store(load_config(overrides=[f"runtime.root={data['root']}"])), killed.run_id
+    )
+    assert killed.states["Trainer"] == "killed"
+    assert summarize(killed).stopped_in == "killed in Trainer"
+    assert not any(folder.exists() for folder in half_written)
+
+
+def unregistered_folders(root: Path, node: str) -> set[Path]:
+    """Output folders of `node` that no artifact in the metadata store points to."""
+    store = open_store(load_config(overrides=[f"runtime.root={root}"]))
+    uris = {Path(a.uri) for a in store.get_artifacts()}
+    base = root / "artifacts" / node
+    folders = {f for key in base.iterdir() if key.name != ".system" for f in key.iterdir()}
+    return folders - uris
