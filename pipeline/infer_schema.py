@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import shutil
 import tempfile
 
 import tensorflow_data_validation as tfdv
@@ -46,9 +47,9 @@ def infer_schema(config: PipelineConfig, out_path: str) -> str:
             ingestion = _ingestion_error(error)
             if ingestion is None:
                 raise
-            # The same checks and message as `run`; the scratch folder (and the report in it)
-            # is deleted, so the message lists the files itself.
-            raise ConfigError(f"{ingestion}\nNo schema was written.") from None
+            # The same checks and message as `run`; the report is kept beside --out, as the
+            # scratch folder it was written to is deleted.
+            raise IngestionError(_keep_report(str(ingestion), scratch, out_path)) from None
         inferred = tfdv.load_schema_text(_one(scratch, "SchemaGen/schema/*/schema.pbtxt"))
         class_names = config.data.class_names or _ingested_class_names(scratch)
     image_key, label_key = feature_keys(config)
@@ -63,6 +64,18 @@ def _ingestion_error(error: BaseException | None) -> IngestionError | None:
     while error is not None and not isinstance(error, IngestionError):
         error = error.__cause__ or error.__context__
     return error
+
+
+def _keep_report(message: str, scratch: str, out_path: str) -> str:
+    """Copies the failed ingestion's report from the scratch folder to <out>.ingestion_report.json
+    and points the message at the copy."""
+    reports = glob.glob(os.path.join(scratch, "ImageExampleGen", "ingestion_reports", "*.json"))
+    if len(reports) != 1:
+        return f"{message}\nNo schema was written."
+    kept = os.path.splitext(os.path.abspath(out_path))[0] + ".ingestion_report.json"
+    os.makedirs(os.path.dirname(kept), exist_ok=True)
+    shutil.copyfile(reports[0], kept)
+    return f"{message.replace(reports[0], kept)}\nNo schema was written."
 
 
 def _one(root: str, pattern: str) -> str:
