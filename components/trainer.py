@@ -150,7 +150,7 @@ def choose_strategy(distribution: str) -> tf.distribute.Strategy:
         except RuntimeError as error:
             raise RuntimeError(
                 f"training.distribution=multiworker: {error}. TensorFlow already ran in this "
-                "process before the Trainer (LocalDagRunner and Airflow's local executor run "
+                "process before the Trainer (`python -m pipeline run`'s LocalDagRunner runs "
                 "every step in one process). Run the Trainer as a process of its own on each "
                 "worker, with TF_CONFIG set (README: 'Training on GPUs and machines'), or use "
                 "training.distribution=mirrored on one machine."
