@@ -151,7 +151,9 @@ def _baseline_description(baseline, mode: str) -> str:
         return "none (--baseline none): judged on the value thresholds alone"
     if baseline is None:
         return ""
-    return f"model artifact {baseline.id} (--baseline {mode})"
+    if mode == "latest":
+        return f"the last blessed model (artifact {baseline.id})"
+    return f"the model served as version {mode} (artifact {baseline.id})"
 
 
 @component

@@ -47,7 +47,10 @@ def check_model(model_dir: str, sample: dict) -> list[str]:
             outputs = model.signatures[name](**{argument: tf.constant(values)})
             answers[name] = outputs
         except Exception as error:
-            problems.append(f"{name} failed on {len(values)} inputs: {type(error).__name__}")
+            first = (str(error).strip().splitlines() or [""])[0][:200]
+            problems.append(
+                f"{name} failed on {len(values)} inputs: {type(error).__name__}: {first}"
+            )
             continue
         problems += _check_outputs(name, outputs, expected, class_names)
     if hasattr(model, "class_names"):
