@@ -317,3 +317,24 @@ def test_unavailable_imagenet_weights_exit_2_with_a_report_page(tiny_data, tmp_p
     run_id = page.name.removeprefix("run-").removesuffix(".html")[:10]  # the id's start
     assert main(["report", run_id, "--root", str(root)]) == 0, capfd.readouterr().err
     assert "ImageNet weights for VGG16 are not available" in page.read_text()
+
+
+@pytest.mark.slow
+def test_infer_schema_on_a_folder_of_bad_files_is_one_line_not_a_traceback(tmp_path, make_image):
+    for name in ("cat", "dog"):
+        make_image(tmp_path / "images" / name / "good.png", size=(40, 40))
+        for i in range(3):
+            (tmp_path / "images" / name / f"broken{i}.png").write_text("not an image")
+    out = tmp_path / "schema.pbtxt"
+    images = str(tmp_path / "images")
+    result = pipeline_cli(
+        "infer-schema", "--images", images, "--out", str(out), "--root", str(tmp_path)
+    )
+    assert result.returncode == 4, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines[0] == "error: IngestionError: Ingestion failed:"
+    assert "6 of 8 image files (75.0%) were quarantined" in result.stderr
+    assert "Traceback" not in result.stderr
+    log = Path(lines[-1].removeprefix("  Log: "))
+    assert log.parent == tmp_path / "logs" and "Traceback" in log.read_text()
+    assert result.stdout == "" and not out.exists()
