@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from components.export import IMAGES_SIGNATURE
+from components.export import IMAGES_SIGNATURE, read_model_metadata
+from components.gate import random_weights_kind
 from components.image_checks import check_image_bytes
+from components.model_files import damaged_files
 
 
 class PredictError(RuntimeError):
@@ -30,6 +32,40 @@ def resolve_model_dir(path: str) -> str:
             "blessed model been pushed there yet?"
         )
     return os.path.join(path, str(versions[-1]))
+
+
+def load_model(model_dir: str):
+    """The SavedModel, after its files are checked against the push record (when it has one);
+    a damaged model is named, with the files that differ, instead of a loader's traceback."""
+    problems = damaged_files(model_dir)
+    if problems:
+        raise PredictError(
+            f"The model at {model_dir} is damaged: its files differ from those it was pushed "
+            "with:\n  " + "\n  ".join(problems[:10]) + "\nPass --model with another version, or "
+            "run the pipeline to push a good model again."
+        )
+    try:
+        return tf.saved_model.load(model_dir)
+    except Exception as error:  # whatever the loader trips on, the model is unusable
+        first = str(error).strip().splitlines()[:1] or [""]
+        raise PredictError(
+            f"The model at {model_dir} cannot be loaded ({type(error).__name__}: {first[0]}). "
+            "Its files may be damaged; pass --model with another version."
+        ) from error
+
+
+def weights_note(model_dir: str) -> str:
+    """' (...)' when the model's VGG16 base was trained from random weights, else ''."""
+    try:
+        metadata = read_model_metadata(model_dir)
+    except (OSError, ValueError, tf.errors.OpError):
+        return ""
+    kind = random_weights_kind(metadata.get("base_weights", ""), metadata.get("weights_warning"))
+    if kind == "fallback":
+        return " (WARNING: trained from RANDOM weights; ImageNet weights were unavailable)"
+    if kind == "chosen":
+        return " (trained from random weights: training.weights=none)"
+    return ""
 
 
 @dataclass
@@ -65,7 +101,7 @@ def predict(
 ) -> tuple[str, list[Prediction]]:
     model_dir = resolve_model_dir(model_path)
     images = read_images(paths, max_pixels)
-    model = tf.saved_model.load(model_dir)
+    model = load_model(model_dir)
     outputs = model.signatures[IMAGES_SIGNATURE](images=tf.constant(images))
     probabilities = outputs["probabilities"].numpy()
     class_names = model.class_names.numpy()

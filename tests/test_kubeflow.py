@@ -81,16 +81,16 @@ def test_every_component_is_a_task_with_the_local_dependencies(compiled):
         assert producers - {component.id} <= depends_on, name
 
 
-def test_pusher_takes_the_evaluators_blessing(compiled):
+def test_pusher_takes_the_judges_blessing(compiled):
     """TFX 1.16 compiles no trigger condition for the Pusher: the Pusher's executor reads the
-    Evaluator's ModelBlessing artifact and pushes only a blessed model."""
+    Judge's ModelBlessing artifact and pushes only a blessed model."""
     spec = compiled["spec"]
     pusher = spec["root"]["dag"]["tasks"]["Pusher"]
     assert pusher["inputs"]["artifacts"]["model_blessing"]["taskOutputArtifact"] == {
-        "producerTask": "Evaluator",
+        "producerTask": "Judge",
         "outputArtifactKey": "blessing",
     }
-    assert "Evaluator" in pusher["dependentTasks"]
+    assert "Judge" in pusher["dependentTasks"]
     definition = spec["components"][pusher["componentRef"]["name"]]["inputDefinitions"]
     assert definition["artifacts"]["model_blessing"]["artifactType"]["instanceSchema"].startswith(
         "title: tfx.ModelBlessing"
@@ -106,7 +106,7 @@ def test_image_resources_paths_and_beam_args_are_the_configured_ones(compiled):
         for name, executor in spec["deploymentSpec"]["executors"].items()
         if "container" in executor
     }
-    assert len(containers) == 9  # every component but the resolver, which is a metadata query
+    assert len(containers) == 10  # every component but the resolver, which is a metadata query
     assert {c["image"] for c in containers.values()} == {IMAGE}
     assert all(c["args"][-len(BEAM_ARGS) :] == BEAM_ARGS for c in containers.values())
 
