@@ -25,18 +25,19 @@ import matplotlib.pyplot as plt
 import numpy as np
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
-from google.protobuf import json_format
 from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.data_gate import SCHEMA_DIFF_FILE, describe_anomalies
 from components.image_example_gen import read_failed_run_report
+from components.judge import JUDGEMENT_FILE
 from pipeline.config import PipelineConfig
 from pipeline.summary import (
     RunArtifacts,
     RunLookupError,
     RunSummary,
+    estimate_text,
     find_run_id,
     load_run,
     open_existing_store,
@@ -65,6 +66,8 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .na { color: #6b7580; } figure { margin: 12px 0; } figcaption { color: #59636e; font-size: 13px; }
 img { max-width: 100%; height: auto; } code { font-size: 13px; word-break: break-all; }
 pre { background: #f6f8fa; padding: 10px; overflow-x: auto; white-space: pre-wrap; }
+.thumb { width: 120px; margin: 0; } .thumb img { image-rendering: pixelated; }
+.thumb figcaption { font-size: 12px; }
 .row { display: flex; flex-wrap: wrap; gap: 8px 32px; align-items: flex-start; }
 """
 
@@ -91,7 +94,8 @@ class ReportData:
     validator_anomalies: list[str] | None = None  # when DataGate failed
     eval_split: str = ""
     confusion: np.ndarray | None = None
-    thresholds: list[dict[str, Any]] = field(default_factory=list)
+    gate: list[dict[str, Any]] = field(default_factory=list)  # the Judge's rules and results
+    gallery: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # thumbnails
     error: str = ""
 
 
@@ -164,83 +168,80 @@ def confusion_matrix(evaluation_uri: str, num_classes: int) -> np.ndarray | None
     return None
 
 
-def _metric_name(metric: tfma.MetricConfig) -> str:
-    """TFMA's key name for a metric config: its Keras name, snake case of the class name."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", metric.class_name).lower()
+def gate_rows(summary: RunSummary) -> list[dict[str, str]]:
+    """Each rule of the Judge (components/gate.py) with what it saw and its result."""
+    if summary.judgement is None:
+        return []
+    evidence, rules = summary.judgement["evidence"], summary.judgement["settings"]
+    verdict = summary.judgement["judgement"]
+    lower = rules["judge_on"] == "lower_bound"
 
+    def judged(estimate: dict[str, Any]) -> float:
+        return estimate["lower"] if lower else estimate["value"]
 
-def _bounds(threshold: tfma.MetricThreshold) -> list[tuple[str, str]]:
-    """(kind, human-readable rule) of each part of a threshold."""
-    rules = []
-    value = threshold.value_threshold
-    if threshold.HasField("value_threshold"):
-        parts = []
-        if value.HasField("lower_bound"):
-            parts.append(f">= {value.lower_bound.value:g}")
-        if value.HasField("upper_bound"):
-            parts.append(f"<= {value.upper_bound.value:g}")
-        rules.append(("value", " and ".join(parts)))
-    if threshold.HasField("change_threshold"):
-        change = threshold.change_threshold
-        sign = "<=" if change.direction == tfma.MetricDirection.LOWER_IS_BETTER else ">="
-        parts = []
-        if change.HasField("absolute"):
-            parts.append(f"change {sign} {change.absolute.value:+g}")
-        if change.HasField("relative"):
-            parts.append(f"relative change {sign} {change.relative.value:+g}")
-        rules.append(("change", " and ".join(parts) + " against the baseline"))
-    return rules
-
-
-def threshold_rows(
-    eval_config_json: str, evaluation_uri: str, metrics: dict[str, dict[str, float]]
-) -> list[dict[str, Any]]:
-    """Every blessing threshold of the whole-split slice: rule, value, pass/fail (from TFMA's
-    validation result, the Evaluator's own verdict)."""
-    config = json_format.Parse(eval_config_json, tfma.EvalConfig())
-    validation = tfma.load_validation_result(evaluation_uri)
-    failed = {
-        (f.metric_key.name, f.metric_key.is_diff)
-        for per_slice in validation.metric_validations_per_slice
-        for f in per_slice.failures
-    }
-    candidate, baseline = metrics.get("candidate", {}), metrics.get("baseline", {})
-    rows = []
-    for spec in config.metrics_specs:
-        for metric in spec.metrics:
-            thresholds = [metric.threshold] if metric.HasField("threshold") else []
-            thresholds += [
-                t.threshold
-                for t in metric.per_slice_thresholds
-                if any(not s.feature_keys and not s.feature_values for s in t.slicing_specs)
-            ]
-            name = _metric_name(metric)
-            for threshold in thresholds:
-                for kind, rule in _bounds(threshold):
-                    rows.append(threshold_row(name, kind, rule, candidate, baseline, failed))
+    accuracy = evidence["accuracy"]
+    what = "95% lower bound" if lower else "value"
+    rows = [
+        {
+            "rule": f"accuracy ({what}) >= {rules['min_accuracy']:g}",
+            "option": "evaluation.min_accuracy, evaluation.judge_on",
+            "value": estimate_text(accuracy),
+            "result": judged(accuracy) >= rules["min_accuracy"],
+        },
+        {
+            "rule": f"examples >= {rules['min_examples']}",
+            "option": "evaluation.min_examples",
+            "value": str(accuracy["n"]),
+            "result": accuracy["n"] >= rules["min_examples"],
+        },
+    ]
+    counts = evidence["examples_per_class"]
+    if counts:
+        fewest = min(range(len(counts)), key=counts.__getitem__)
+        rows.append(
+            {
+                "rule": f"examples of each class >= {rules['min_examples_per_class']}",
+                "option": "evaluation.min_examples_per_class",
+                "value": f"fewest: {evidence['class_names'][fewest]} {counts[fewest]}",
+                "result": counts[fewest] >= rules["min_examples_per_class"],
+            }
+        )
+    if rules["min_class_recall"] > 0 and evidence["recall"]:
+        worst = min(range(len(evidence["recall"])), key=lambda k: judged(evidence["recall"][k]))
+        rows.append(
+            {
+                "rule": f"recall of every class ({what}) >= {rules['min_class_recall']:g}",
+                "option": "evaluation.min_class_recall",
+                "value": f"worst: {evidence['class_names'][worst]} "
+                + estimate_text(evidence["recall"][worst]),
+                "result": judged(evidence["recall"][worst]) >= rules["min_class_recall"],
+            }
+        )
+    paired = evidence.get("paired")
+    rows.append(
+        {
+            "rule": f"not significantly worse than the baseline by more than "
+            f"{rules['max_accuracy_drop']:g} (paired bootstrap)",
+            "option": "evaluation.max_accuracy_drop",
+            "value": (
+                f"{paired['difference']:+.3f} (95% CI {paired['lower']:+.2f} to "
+                f"{paired['upper']:+.2f}): {verdict['comparison']}"
+            )
+            if paired
+            else summary.baseline_text(),
+            "result": verdict["comparison"] != "worse" if paired else None,
+        }
+    )
+    random = verdict.get("random_weights")
+    rows.append(
+        {
+            "rule": "VGG16 base not a random-weight fallback",
+            "option": "evaluation.bless_random_weights",
+            "value": evidence.get("base_weights", ""),
+            "result": random != "fallback" or rules["bless_random_weights"],
+        }
+    )
     return rows
-
-
-def threshold_row(
-    name: str,
-    kind: str,
-    rule: str,
-    candidate: dict[str, float],
-    baseline: dict[str, float],
-    failed: set[tuple[str, bool]],
-) -> dict[str, Any]:
-    """One threshold: the candidate's value (value thresholds) or its difference from the
-    baseline (change thresholds, which TFMA skips while there is no baseline)."""
-    row = {"metric": name, "kind": kind, "rule": rule, "value": None, "result": "pass"}
-    if kind == "change":
-        if name not in baseline:
-            return {**row, "result": "not applied: no baseline yet"}
-        row["value"] = candidate.get(name, float("nan")) - baseline[name]
-    else:
-        row["value"] = candidate.get(name)
-    if (name, kind == "change") in failed:
-        row["result"] = "fail"
-    return row
 
 
 def read_report_data(pipeline_name: str, run: RunArtifacts, error: str = "") -> ReportData:
@@ -257,9 +258,12 @@ def read_report_data(pipeline_name: str, run: RunArtifacts, error: str = "") -> 
         splits = run.properties.get("Evaluator", {}).get("example_splits") or "[]"
         data.eval_split = ", ".join(json.loads(splits))
         data.confusion = confusion_matrix(evaluation_uri, len(data.class_names))
-        eval_config = run.properties.get("Evaluator", {}).get("eval_config")
-        if eval_config:
-            data.thresholds = threshold_rows(eval_config, evaluation_uri, summary.metrics)
+    data.gate = gate_rows(summary)
+    blessing_uri = run.uri("Judge", "blessing")
+    judgement_path = os.path.join(blessing_uri or "", JUDGEMENT_FILE)
+    if blessing_uri and tf.io.gfile.exists(judgement_path):
+        with tf.io.gfile.GFile(judgement_path) as f:
+            data.gallery = json.load(f).get("gallery", {})
     return data
 
 
@@ -667,9 +671,9 @@ def evaluation_section(data: ReportData) -> str:
     on = f" on the {esc(data.eval_split)} split" if data.eval_split else ""
     count = candidate.get("example_count")
     examples = f" ({count:g} examples)" if count is not None else ""
-    parts.append(f"<p>Judged by TFMA{on}{examples}.</p>")
+    parts.append(f"<p>Measured by TFMA{on}{examples}, with 95% confidence intervals.</p>")
     if not baseline:
-        parts.append("<p>No baseline yet: this is the first model to be judged.</p>")
+        parts.append(f"<p>Baseline: {esc(s.baseline_text() or 'none')}.</p>")
     overall = sorted(n for n in candidate if "/class_" not in n)
     rows = [
         [
@@ -691,21 +695,73 @@ def evaluation_section(data: ReportData) -> str:
                 "Confusion matrix of the candidate on the evaluation split (TFMA)",
             )
         )
-    parts.append("<h3>Thresholds</h3>")
-    rows = []
-    for t in data.thresholds:
-        result = t["result"]
-        css = {"pass": "pass", "fail": "fail"}.get(result, "na")
-        value = _number(t["value"]) if t["kind"] == "value" else _signed(t["value"])
-        rows.append(
-            [esc(t["metric"]), esc(t["rule"]), value, f'<span class="{css}">{esc(result)}</span>']
-        )
-    parts.append(
-        table(["metric", "rule", "value", "result"], rows, {2})
-        if rows
-        else '<p class="na">No thresholds configured.</p>'
-    )
+    parts.append(paired_html(s))
+    parts.append(gate_html(data))
+    parts.append(gallery_html(data.gallery))
     return '<section id="evaluation">' + "".join(parts) + "</section>"
+
+
+def _thumbnails(entries: list[dict[str, Any]]) -> str:
+    cells = []
+    for e in entries:
+        caption = f"true {e['true']}, predicted {e['predicted']} {e['probability']:.0%}"
+        cells.append(
+            f'<figure class="thumb"><img src="data:image/png;base64,{e["png"]}" width="96" '
+            f'height="96" alt="{esc(caption)}"><figcaption>{esc(caption)}</figcaption></figure>'
+        )
+    return '<div class="row">' + "".join(cells) + "</div>"
+
+
+def gallery_html(gallery: dict[str, list[dict[str, Any]]]) -> str:
+    """The judged split's most confident mistakes, and per class its most confident correct
+    predictions, as the model saw them (after the Transform graph)."""
+    if not gallery:
+        return ""
+    mistakes, correct = gallery.get("mistakes", []), gallery.get("correct", [])
+    parts = [f'<h3 id="mistakes">Most confident mistakes ({len(mistakes)})</h3>']
+    parts.append(_thumbnails(mistakes) if mistakes else '<p class="na">No mistakes.</p>')
+    if correct:
+        parts.append('<h3 id="correct">Confident correct predictions, per class</h3>')
+        parts.append(_thumbnails(correct))
+    return "".join(parts)
+
+
+def paired_html(s: RunSummary) -> str:
+    """Candidate and baseline on the same examples: the four outcome counts."""
+    paired = (s.judgement or {}).get("evidence", {}).get("paired")
+    if not paired:
+        return ""
+    rows = [
+        ["fixed (baseline wrong, candidate right)", str(paired["fixed"])],
+        ["broken (baseline right, candidate wrong)", str(paired["broken"])],
+        ["both right", str(paired["both_right"])],
+        ["both wrong", str(paired["both_wrong"])],
+    ]
+    return (
+        f"<h3>Paired with the baseline ({esc(s.baseline_text())})</h3>"
+        + table(["examples", "count"], rows, {1})
+        + f"<p>Accuracy difference {paired['difference']:+.3f} (95% CI {paired['lower']:+.2f} "
+        f"to {paired['upper']:+.2f}, paired bootstrap over the examples): "
+        f"<strong>{esc(s.judgement['judgement']['comparison'])}</strong>.</p>"
+    )
+
+
+def gate_html(data: ReportData) -> str:
+    rows = []
+    for rule in data.gate:
+        result = {True: "pass", False: "fail", None: "not applied"}[rule["result"]]
+        css = {"pass": "pass", "fail": "fail"}.get(result, "na")
+        rows.append(
+            [
+                esc(rule["rule"]),
+                f"<code>{esc(rule['option'])}</code>",
+                esc(rule["value"]),
+                f'<span class="{css}">{esc(result)}</span>',
+            ]
+        )
+    if not rows:
+        return '<h3>Gate</h3><p class="na">The Judge did not run.</p>'
+    return "<h3>Gate</h3>" + table(["rule", "option", "value", "result"], rows)
 
 
 def _signed(value: float | None) -> str:
@@ -774,10 +830,16 @@ def decision_text(data: ReportData) -> tuple[str, str]:
             return "bad", "No decision: the run stopped (killed, or still running)."
         return "neutral", "No decision: this run stopped before evaluation (--stop-after)."
     if s.blessed:
-        verdict = "BLESSED: the candidate passed every threshold."
+        verdict = "BLESSED: the candidate passed every rule of the gate."
     else:
-        verdict = "NOT BLESSED: " + "; ".join(s.failures or ["a threshold failed"]) + "."
-    if s.pushed_version and s.push_cached:
+        verdict = "NOT BLESSED: " + "; ".join(s.failures or ["a rule failed"]) + "."
+    if s.random_weights == "fallback":
+        verdict += " This model was trained from RANDOM weights (ImageNet weights unavailable)."
+    elif s.random_weights == "chosen":
+        verdict += " This model was trained from random weights (training.weights=none)."
+    if s.already_served and not s.push_cached:
+        serving = f" Nothing pushed: {s.baseline_text()}, already served."
+    elif s.pushed_version and s.push_cached:
         serving = f" Serving version {s.pushed_version} (pushed by an earlier run; nothing new)."
     elif s.pushed_version:
         serving = f" Pushed as version {s.pushed_version}."

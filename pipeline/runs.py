@@ -6,10 +6,12 @@ import os
 import time
 from typing import Any
 
+import tensorflow as tf
 from ml_metadata.metadata_store import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 from components.evaluation import ACCURACY
+from components.model_files import damaged_files
 from pipeline.config import PipelineConfig
 from pipeline.report import report_path
 from pipeline.summary import (
@@ -56,9 +58,19 @@ def run_row(run: RunArtifacts, summary: RunSummary) -> dict[str, Any]:
         "candidate_accuracy": metrics.get("candidate", {}).get(ACCURACY),
         "baseline_accuracy": metrics.get("baseline", {}).get(ACCURACY),
         "blessed": summary.blessed,
+        "accuracy_interval": _accuracy_interval(summary),  # [lower, upper], 95%
+        "random_weights": summary.random_weights or None,  # 'fallback' or 'chosen'
+        "already_served": summary.already_served or None,  # the candidate's existing version
         "pushed_version": summary.pushed_version or None,
         "push_cached": summary.push_cached,  # the version was pushed by an earlier run
     }
+
+
+def _accuracy_interval(summary: RunSummary) -> list[float] | None:
+    if summary.judgement is None:
+        return None
+    accuracy = summary.judgement["evidence"]["accuracy"]
+    return [accuracy["lower"], accuracy["upper"]]
 
 
 def run_rows(config: PipelineConfig) -> list[dict[str, Any]]:
@@ -72,12 +84,15 @@ def run_rows(config: PipelineConfig) -> list[dict[str, Any]]:
 
 def _cell(key: str, row: dict[str, Any]) -> str:
     value = row[key]
+    if key == "pushed_version" and row.get("already_served"):
+        return f"{row['already_served']} (already served)"
     if value is None:
         return "-"
     if key == "status" and row.get("stopped_in"):
         return f"{value} ({row['stopped_in']})"
     if key == "blessed":
-        return "yes" if value else "no"
+        random = {"fallback": " (RANDOM weights)", "chosen": " (random weights)"}
+        return ("yes" if value else "no") + random.get(row.get("random_weights") or "", "")
     if key.endswith("accuracy"):
         return f"{value:.4f}"
     if key == "started":
@@ -127,7 +142,9 @@ def _made_by(store, artifact, run_id: str) -> str:
     return f" (made by run {made_in}; cached here)"
 
 
-def lineage_lines(store: metadata_store.MetadataStore, run: RunArtifacts) -> list[str]:
+def lineage_lines(
+    store: metadata_store.MetadataStore, run: RunArtifacts, summary: RunSummary
+) -> list[str]:
     """Which data and schema produced the model, what it was compared with, where it went."""
     lines = ["", "Lineage"]
     gen = next((n for n in run.properties if n.endswith("ExampleGen")), None)
@@ -155,7 +172,7 @@ def lineage_lines(store: metadata_store.MetadataStore, run: RunArtifacts) -> lis
         inputs = run.inputs.get("Trainer", {})
         used = ", ".join(f"{key} {a.id}" for key, a in sorted(inputs.items()))
         lines.append(f"               trained on artifacts: {used}")
-    lines.append(_baseline_line(store, run))
+    lines.append(_baseline_line(store, run, summary))
     pushed = run.artifact("Pusher", "pushed_model")
     if pushed is not None and pushed.custom_properties["pushed"].int_value:
         version = pushed.custom_properties["pushed_version"].string_value
@@ -164,12 +181,27 @@ def lineage_lines(store: metadata_store.MetadataStore, run: RunArtifacts) -> lis
         if run.states.get("Pusher") == "cached":
             earlier = " (by an earlier run; this run pushed nothing new)"
         lines.append(f"  Pushed:      version {version} to {where}{earlier}")
+        lines += served_copy_lines(where)
     elif pushed is not None:
         lines.append("  Pushed:      nothing (not blessed); serving unchanged")
     return [line for line in lines if line is not None]
 
 
-def _baseline_line(store, run: RunArtifacts) -> str | None:
+def served_copy_lines(version_dir: str) -> list[str]:
+    """Whether a pushed version's files are still those it was pushed with."""
+    if not tf.io.gfile.exists(version_dir):
+        return [f"               !!! {version_dir} no longer exists"]
+    problems = damaged_files(version_dir)
+    if problems is None:
+        return ["               (no push record: its files cannot be checked)"]
+    if problems:
+        return [f"               !!! DAMAGED: {len(problems)} file(s) differ from the push:"] + [
+            f"                   {p}" for p in problems[:10]
+        ]
+    return ["               files intact (checked against its push record)"]
+
+
+def _baseline_line(store, run: RunArtifacts, summary: RunSummary) -> str | None:
     if "Evaluator" not in run.states and "latest_blessed_model_resolver" not in run.states:
         return None
     # What the Evaluator was given; the resolver's output where the Evaluator never ran.
@@ -177,7 +209,8 @@ def _baseline_line(store, run: RunArtifacts) -> str | None:
         "latest_blessed_model_resolver", "model"
     )
     if baseline is None:
-        return "  Baseline:    none (no model blessed before: judged on the value threshold alone)"
+        text = summary.baseline_text() or "no baseline: no model blessed before"
+        return f"  Baseline:    none ({text}; judged on the value thresholds alone)"
     made_in = producing_run(store, baseline.id)
     trained = f", trained in run {made_in}" if made_in else ""
     return f"  Baseline:    model {_artifact(baseline)}{trained}"
@@ -200,7 +233,7 @@ def show_text(config: PipelineConfig, query: str | None = None) -> str:
     ]
     for node, (start, end) in run.times.items():
         lines.append(f"      {node:<34} {run.states[node]:<8} {end - start:6.1f} s")
-    lines += lineage_lines(store, run)
+    lines += lineage_lines(store, run, summary)
     report = report_path(config, run.run_id)
     if os.path.exists(report):
         lines.append(f"  Report:      {report}")

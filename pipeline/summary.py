@@ -16,6 +16,7 @@ from tfx.orchestration import metadata
 from components.data_gate import RESULT_FILE as GATE_RESULT_FILE
 from components.evaluation import ACCURACY
 from components.image_example_gen import read_failed_run_report, read_report
+from components.judge import JUDGEMENT_FILE
 from components.trainer import HISTORY_FILE
 from pipeline.config import PipelineConfig
 from pipeline.console import StepLog
@@ -30,7 +31,6 @@ _STATE_NAMES = {
 }
 _SYSTEM_NODES = {"latest_blessed_model_resolver"}  # resolvers run every time; nothing to cache
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.INTERNAL_OUTPUT)
-_THRESHOLD_OPTION = {"value": "evaluation.min_accuracy", "change": "evaluation.max_accuracy_drop"}
 
 
 @dataclass
@@ -178,29 +178,12 @@ def overall_metrics(evaluation_uri: str) -> dict[str, dict[str, float]]:
     return result
 
 
-def threshold_failures(evaluation_uri: str) -> list[str]:
-    """Why the Evaluator did not bless, one line per failed threshold."""
-    validation = tfma.load_validation_result(evaluation_uri)
-    lines = []
-    for per_slice in validation.metric_validations_per_slice:
-        for failure in per_slice.failures:
-            value = failure.metric_value.double_value.value
-            threshold = failure.metric_threshold
-            if failure.metric_key.is_diff:
-                bound = threshold.change_threshold.absolute.value
-                lines.append(
-                    f"{failure.metric_key.name} changed by {value:+.4f} against the baseline; "
-                    f"the change threshold allows {bound:+.4f} ({_THRESHOLD_OPTION['change']})"
-                )
-            else:
-                bound = threshold.value_threshold.lower_bound.value
-                lines.append(
-                    f"{failure.metric_key.name} is {value:.4f}, below the value threshold "
-                    f"{bound:.4f} ({_THRESHOLD_OPTION['value']})"
-                )
-    if not validation.validation_ok and not lines:
-        lines.append(str(validation.missing_thresholds or validation).strip()[:300])
-    return lines
+def estimate_text(estimate: dict[str, Any]) -> str:
+    """A components.gate.Estimate's fields as "0.619 (95% CI 0.41 to 0.80, n = 21)"."""
+    return (
+        f"{estimate['value']:.3f} (95% CI {estimate['lower']:.2f} to {estimate['upper']:.2f}, "
+        f"n = {estimate['n']})"
+    )
 
 
 @dataclass
@@ -214,6 +197,9 @@ class RunSummary:
     metrics: dict[str, dict[str, float]] = field(default_factory=dict)
     blessed: bool | None = None
     failures: list[str] = field(default_factory=list)
+    judgement: dict[str, Any] | None = None  # the Judge's judgement.json: why, and the evidence
+    baseline_id: int | None = None  # the model artifact the candidate was compared with
+    already_served: str = ""  # the serving version that already holds the candidate
     pushed_version: str = ""
     pushed_path: str = ""
     push_cached: bool = False
@@ -292,12 +278,13 @@ class RunSummary:
         if self.metrics:
             lines += self._metric_lines()
         if self.blessed is not None:
-            if self.blessed:
-                lines.append("  Decision:   BLESSED")
-            else:
-                lines.append("  Decision:   NOT BLESSED")
-                lines += [f"      {f}" for f in self.failures]
-        if self.pushed_version and self.push_cached:
+            lines += self._decision_lines()
+        if self.already_served and not self.push_cached:
+            lines.append(
+                f"  Pushed:     nothing; the candidate is already served as version "
+                f"{self.already_served}"
+            )
+        elif self.pushed_version and self.push_cached:
             lines.append(
                 f"  Serving:    version {self.pushed_version} at {self.pushed_path} "
                 "(pushed by an earlier run; nothing new pushed)"
@@ -323,17 +310,64 @@ class RunSummary:
                 )
         return lines
 
+    @property
+    def random_weights(self) -> str:
+        """'fallback', 'chosen' (training.weights=none) or '' for a model with ImageNet's."""
+        return (self.judgement or {}).get("judgement", {}).get("random_weights", "")
+
+    def baseline_text(self) -> str:
+        """What the candidate was compared with, in words; "no baseline" only when no model
+        was ever blessed (and served) under this root."""
+        if self.judgement is None:
+            return ""
+        evidence = self.judgement["evidence"]
+        parts = [evidence["baseline"]] if evidence.get("baseline") else []
+        served = evidence.get("already_served")
+        if served:
+            parts.append(
+                f"the candidate is the model blessed in run {served.get('run_id') or '?'} "
+                f"(version {served['version']})"
+            )
+        if not parts and self.baseline_id is not None:
+            parts.append(f"model artifact {self.baseline_id}")
+        return "; ".join(parts) or "no baseline: no model blessed before"
+
     def _metric_lines(self) -> list[str]:
         candidate = self.metrics.get("candidate", {})
         baseline = self.metrics.get("baseline", {})
-        lines = [
-            "  Metrics:    candidate"
-            + ("   baseline" if baseline else "   (no baseline: no model blessed before)")
-        ]
+        lines = ["  Metrics:    candidate" + ("   baseline" if baseline else "")]
+        evidence = (self.judgement or {}).get("evidence", {})
         for name in ("example_count", ACCURACY, "macro_auc"):
             if name in candidate:
+                value = f"{candidate[name]:.4f}"
+                if name == ACCURACY and evidence:
+                    value = estimate_text(evidence["accuracy"])
                 base = f"   {baseline[name]:.4f}" if name in baseline else ""
-                lines.append(f"    {name:<28} {candidate[name]:.4f}{base}")
+                lines.append(f"    {name:<28} {value}{base}")
+        names, recalls = evidence.get("class_names", []), evidence.get("recall", [])
+        for name, recall in zip(names, recalls, strict=True):
+            lines.append(f"    {'recall ' + name:<28} {estimate_text(recall)}")
+        if self.judgement is not None:
+            lines.append(f"  Baseline:   {self.baseline_text()}")
+        paired = evidence.get("paired")
+        if paired:
+            verdict = self.judgement["judgement"]["comparison"]
+            lines.append(
+                f"  Paired:     fixed {paired['fixed']}, broken {paired['broken']}, both right "
+                f"{paired['both_right']}, both wrong {paired['both_wrong']}; accuracy "
+                f"difference {paired['difference']:+.3f} (95% CI {paired['lower']:+.2f} to "
+                f"{paired['upper']:+.2f}): {verdict}"
+            )
+        return lines
+
+    def _decision_lines(self) -> list[str]:
+        word = "BLESSED" if self.blessed else "NOT BLESSED"
+        if self.random_weights == "fallback":
+            word += " (RANDOM weights: ImageNet weights were unavailable)"
+        elif self.random_weights == "chosen":
+            word += " (random weights: training.weights=none)"
+        lines = [f"  Decision:   {word}"]
+        lines += [f"      {f}" for f in self.failures]
         return lines
 
 
@@ -365,13 +399,20 @@ def summarize(run: RunArtifacts) -> RunSummary:
     evaluation_uri = run.uri("Evaluator", "evaluation")
     if evaluation_uri:
         summary.metrics = overall_metrics(evaluation_uri)
-        blessing = run.artifact("Evaluator", "blessing")
+    blessing = run.artifact("Judge", "blessing")
+    if blessing is not None and "blessed" in blessing.custom_properties:
         summary.blessed = bool(blessing.custom_properties["blessed"].int_value)
-        if not summary.blessed:
-            summary.failures = threshold_failures(evaluation_uri)
+        summary.judgement = _read_json(blessing.uri, JUDGEMENT_FILE)
+        if summary.judgement is not None:
+            summary.judgement.pop("gallery", None)  # thumbnails: the report reads them itself
+            summary.failures = summary.judgement["judgement"]["reasons"]
+        baseline = run.input("Judge", "baseline_model")
+        summary.baseline_id = baseline.id if baseline is not None else None
     pushed = run.artifact("Pusher", "pushed_model")
     if pushed is not None and pushed.custom_properties["pushed"].int_value:
         summary.pushed_version = pushed.custom_properties["pushed_version"].string_value
         summary.pushed_path = pushed.custom_properties["pushed_destination"].string_value
         summary.push_cached = run.states.get("Pusher") == "cached"
+    if pushed is not None and "already_served_version" in pushed.custom_properties:
+        summary.already_served = pushed.custom_properties["already_served_version"].string_value
     return summary
