@@ -291,10 +291,11 @@ def _run_locked(config: PipelineConfig, args: argparse.Namespace) -> int:
                     config.training.weights, config.training.allow_random_weights_fallback
                 )
             run_pipeline(config, steps, stop_after=args.stop_after)
-        except ConfigError as error:  # found while building the pipeline: nothing ran
-            _say_failed(console, args.verbose, f"error: {error}")
-            return EXIT_USAGE
         except Exception as error:
+            if isinstance(error, ConfigError) and steps.run_id is None:
+                # Found while the pipeline was built: no step ran, so there is no run to report.
+                _say_failed(console, args.verbose, f"error: {error}")
+                return EXIT_USAGE
             if isinstance(error, WeightsUnavailableError):
                 status, message = EXIT_USAGE, str(error)
             elif isinstance(error, DataValidationError | IngestionError):
@@ -333,7 +334,10 @@ def _record_failure(
 ) -> None:
     from pipeline.report import record_failure
 
-    record_failure(config, run_id, message, exit_status=status, log=log, started=started)
+    try:
+        record_failure(config, run_id, message, exit_status=status, log=log, started=started)
+    except OSError:
+        traceback.print_exc()  # into the log; the report page still shows the error
 
 
 def _log_folder(config: PipelineConfig) -> str:
