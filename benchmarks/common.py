@@ -35,6 +35,8 @@ TARGETS = {
     "config_rejection": "a bad configuration refused in <= 2 s and <= 0.1x importing TensorFlow",
     "tuning_cost": "20 trials at 224 px on 1,000 images <= 1.5x one frozen-base forward pass",
     "bulk_inference": "predict --images >= 0.8x a bare batched call of serving_default",
+    "ingestion_hashing": "ImageExampleGen with content hashes <= 1.2x its seconds before them, "
+    "on the 10,000-image benchmark",
 }
 
 
@@ -184,6 +186,7 @@ TARGET_CHECKS = {
     "gpu_mfu_torch": [("MFU", "min", 0.45)],
     "tuning_cost": [("ratio tuning/forward", "max", 1.5)],
     "bulk_inference": [("ratio bulk/bare", "min", 0.8)],
+    "ingestion_hashing": [("ratio now/before", "max", 1.2)],
     "config_rejection": [
         ("reject bad configuration s", "max", 2.0),
         ("ratio reject/import", "max", 0.1),
