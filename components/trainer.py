@@ -89,16 +89,48 @@ def training_batches(
 def cache_base_features(
     feature_extractor: keras.Model, images: tf.data.Dataset, batch_size: int, cache_file: str
 ) -> tf.data.Dataset:
-    """The frozen base's outputs, computed on the first pass and read from disk afterwards."""
-    features = (
-        images.batch(batch_size)
-        .map(lambda x, y: (feature_extractor(x, training=False), y))
-        .unbatch()
-        .cache(cache_file)
+    """The frozen base's outputs, computed once and read from cache_file afterwards. The base
+    runs here, outside tf.data: a `Dataset.map` function always runs on the CPU, so mapping
+    the network over the images would leave a GPU idle through the costliest pass."""
+    extract = tf.function(
+        lambda pixels: feature_extractor(pixels, training=False), reduce_retracing=True
     )
-    for _ in features.batch(4096):  # one full pass fills the cache file now
-        pass
-    return features
+    specs = None  # of one batch of features and labels, taken from the first
+    with tf.io.TFRecordWriter(cache_file) as writer:
+        for pixels, labels in images.batch(batch_size).prefetch(tf.data.AUTOTUNE):
+            features = extract(pixels)
+            specs = specs or [
+                tf.TensorSpec([None, *t.shape[1:]], t.dtype) for t in (features, labels)
+            ]
+            writer.write(_features_record(features, labels))
+    if specs is None:
+        raise ValueError("No examples to compute the base's features of.")
+
+    def parse(record: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        batch = tf.io.parse_single_example(record, _FEATURES_SPEC)
+        return tuple(
+            tf.ensure_shape(tf.io.parse_tensor(batch[key], spec.dtype), spec.shape)
+            for key, spec in zip(("features", "labels"), specs, strict=True)
+        )
+
+    return tf.data.TFRecordDataset(cache_file).map(parse).unbatch()
+
+
+_FEATURES_SPEC = {
+    "features": tf.io.FixedLenFeature([], tf.string),
+    "labels": tf.io.FixedLenFeature([], tf.string),
+}
+
+
+def _features_record(features: tf.Tensor, labels: tf.Tensor) -> bytes:
+    """One batch of cached features and their labels, as serialized tensors."""
+    feature = {
+        key: tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[tf.io.serialize_tensor(tensor).numpy()])
+        )
+        for key, tensor in (("features", features), ("labels", labels))
+    }
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 # --- Training -----------------------------------------------------------------------------------

@@ -83,11 +83,13 @@ def test_anomalies_in_imported_tfrecords_stop_the_pipeline(tmp_path):
     assert not (tmp_path / "run" / "artifacts" / "Transform").exists()  # stopped before it
 
 
-def _imported_schema(out: Path, names: dict[str, str] | None = None) -> Path:
+def _imported_schema(
+    out: Path, names: dict[str, str] | None = None, classes: tuple[str, ...] = ("a", "b", "c")
+) -> Path:
     """The curated schema for records that carry only image and label (renamed by `names`)."""
     import tensorflow_data_validation as tfdv
 
-    schema = tfdv.load_schema_text(str(schema_for_classes(["a", "b", "c"], out)))
+    schema = tfdv.load_schema_text(str(schema_for_classes(list(classes), out)))
     keep = [f for f in schema.feature if f.name in ("image", "label")]
     for feature in keep:
         feature.name = (names or {}).get(feature.name, feature.name)
@@ -116,7 +118,9 @@ def test_imported_tfrecords_with_their_own_feature_names_train_and_serve(tmp_pat
                 example = tf.train.Example(features=tf.train.Features(feature=feature))
                 examples.append(example.SerializeToString())
         _write_tfrecords(tmp_path / "records" / split / "data.tfrecord", examples)
-    schema = _imported_schema(tmp_path / "schema.pbtxt", {"image": image_key, "label": label_key})
+    schema = _imported_schema(
+        tmp_path / "schema.pbtxt", {"image": image_key, "label": label_key}, tuple(classes)
+    )
     config = load_config(
         overrides=[
             f"runtime.root={tmp_path / 'run'}",
