@@ -182,6 +182,11 @@ def lineage_lines(
             earlier = " (by an earlier run; this run pushed nothing new)"
         lines.append(f"  Pushed:      version {version} to {where}{earlier}")
         lines += served_copy_lines(where)
+    elif pushed is not None and summary.already_served:
+        version = summary.already_served
+        lines.append(
+            f"  Pushed:      nothing new: the candidate is already served as version {version}"
+        )
     elif pushed is not None:
         lines.append("  Pushed:      nothing (not blessed); serving unchanged")
     return [line for line in lines if line is not None]
@@ -210,7 +215,9 @@ def _baseline_line(store, run: RunArtifacts, summary: RunSummary) -> str | None:
     )
     if baseline is None:
         text = summary.baseline_text() or "no baseline: no model blessed before"
-        return f"  Baseline:    none ({text}; judged on the value thresholds alone)"
+        if text.startswith("no baseline"):
+            return f"  Baseline:    none ({text}; judged on the value thresholds alone)"
+        return f"  Baseline:    none: {text}"
     made_in = producing_run(store, baseline.id)
     trained = f", trained in run {made_in}" if made_in else ""
     return f"  Baseline:    model {_artifact(baseline)}{trained}"
