@@ -248,7 +248,7 @@ def printed_path(out: str, label: str) -> Path:
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("tiny")
-    classes = make_colour_classes(folder / "images", per_class=6, size=32)
+    classes = make_colour_classes(folder / "images", per_class=12, size=32)
     return {
         "images": folder / "images",
         "schema": schema_for_classes(classes, folder / "schema.pbtxt"),
@@ -338,3 +338,45 @@ def test_infer_schema_on_a_folder_of_bad_files_is_one_line_not_a_traceback(tmp_p
     log = Path(lines[-1].removeprefix("  Log: "))
     assert log.parent == tmp_path / "logs" and "Traceback" in log.read_text()
     assert result.stdout == "" and not out.exists()
+
+
+@pytest.mark.slow
+def test_two_runs_on_one_root_take_turns_and_each_reports_its_own_run(tiny_data, tmp_path):
+    root = tmp_path / "runs"
+    command = [sys.executable, "-m", "pipeline", "run", "--stop-after", "data", "--root", str(root)]
+    command += ["--images", str(tiny_data["images"]), "--set", f"data.schema={tiny_data['schema']}"]
+    command += ["--set", "data.split_buckets={train: 1, eval: 1}"]  # every class in each
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(
+            command,
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    first = start()
+    seen = []
+    for line in first.stdout:
+        seen.append(line)
+        if "ImageExampleGen" in line:  # the first run holds the root
+            break
+    second = start()
+    second_out, _ = second.communicate(timeout=600)
+    first_out = "".join(seen) + first.communicate(timeout=600)[0]
+    assert first.returncode == 0 and second.returncode == 0, first_out + second_out
+
+    assert second_out.startswith(f"Waiting for the run in progress on {root} (pid {first.pid})")
+    runs = []
+    for out in (first_out, second_out):
+        (run_id,) = re.findall(r"^Run (\S+)$", out, flags=re.MULTILINE)
+        report = printed_path(out, "Report")
+        (log,) = re.findall(r"logs in (\S+)$", out, flags=re.MULTILINE)
+        assert Path(log).exists() and report.exists()
+        assert f"Run {run_id}" in report.read_text()  # the page of this very run
+        runs.append((run_id, log, report))
+    (first_id, first_log, first_report), (second_id, second_log, second_report) = runs
+    assert first_id < second_id and first_log != second_log and first_report != second_report
