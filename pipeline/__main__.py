@@ -442,12 +442,19 @@ def _score_folder(args: argparse.Namespace, config: PipelineConfig, console: Con
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
-    from pipeline.kubeflow import compile_pipeline
-
     config = _config_from(args)
-    out = compile_pipeline(config, args.out or f"{config.runtime.name}.json")
-    print(f"Wrote {out} for Kubeflow Pipelines v2, image {config.kubeflow.image}.")
-    return 0
+
+    def compile_for_kubeflow(console: Console) -> int:
+        from pipeline.kubeflow import compile_pipeline
+
+        out = compile_pipeline(config, args.out or f"{config.runtime.name}.json")
+        print(
+            f"Wrote {out} for Kubeflow Pipelines v2, image {config.kubeflow.image}.",
+            file=console.out,
+        )
+        return EXIT_RAN
+
+    return _quietly(config, "compile", compile_for_kubeflow)
 
 
 def _print_report(config: PipelineConfig, out, **kwargs) -> None:

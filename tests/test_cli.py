@@ -380,3 +380,23 @@ def test_two_runs_on_one_root_take_turns_and_each_reports_its_own_run(tiny_data,
         runs.append((run_id, log, report))
     (first_id, first_log, first_report), (second_id, second_log, second_report) = runs
     assert first_id < second_id and first_log != second_log and first_report != second_report
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run"],
+        ["infer-schema", "--out", "schema.pbtxt"],
+        ["predict", "image.png"],
+        ["compile", "--target", "kubeflow"],
+        ["report"],
+        ["runs"],
+        ["show"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_every_command_checks_the_configuration_before_importing_tensorflow(command, tmp_path):
+    code, out, err, imported = cli(*command, "--set", "training.epochs=-1", cwd=str(tmp_path))
+    assert code == 2 and imported == [] and out == ""
+    assert err == "error: training.epochs=-1 is out of range; allowed: >= 0"
+    assert list(tmp_path.iterdir()) == []  # nothing written
