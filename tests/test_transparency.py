@@ -14,7 +14,7 @@ import tf_keras as keras
 from PIL import Image
 from tensorflow_transform.tf_metadata import dataset_metadata
 
-from components import export, preprocessing
+from components import export, image_checks, preprocessing
 from components import model as model_lib
 from pipeline.config import background_rgb
 
@@ -91,6 +91,26 @@ def test_grey_with_alpha_and_a_palette_with_a_transparent_index_are_composited()
     assert tuple(la_pixels[5, 2]) == (255, 255, 255) and tuple(la_pixels[5, -3]) == (0, 0, 0)
     assert tuple(palette_pixels[5, 2]) == (255, 255, 255)  # not the red kept under it
     assert tuple(palette_pixels[5, -3]) == (0, 0, 255)
+
+
+def test_the_ingestion_check_decodes_as_the_transform_graph_does(make_image, image_dir):
+    """image_checks decodes outside the graph (for speed); the pixels must be the graph's."""
+    half = png(Image.new("RGBA", (40, 40), (200, 0, 0, 128)))
+    files = [
+        make_image(image_dir / f"{mode}.{ext}", mode, (40, 48))
+        for ext, mode in [
+            ("jpg", "RGB"),
+            ("png", "RGBA"),
+            ("png", "LA"),
+            ("gif", "P"),
+            ("bmp", "RGB"),
+        ]
+    ]
+    for data in [*CUT_OUTS, half, *(f.read_bytes() for f in files)]:
+        np.testing.assert_array_equal(
+            image_checks.decode_like_transform(data),
+            preprocessing.decode_image(tf.constant(data)).numpy(),
+        )
 
 
 def test_opaque_images_are_unchanged():
