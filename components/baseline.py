@@ -9,6 +9,7 @@ import tensorflow as tf
 from ml_metadata.proto import metadata_store_pb2
 from tfx import types
 from tfx.dsl.components.common import resolver
+from tfx.types import standard_artifacts
 from tfx.utils import path_utils
 
 from components import model_files
@@ -61,6 +62,35 @@ def check_baseline(store, model: types.Artifact, blessing: types.Artifact, servi
     )
 
 
+def check_latest_baseline(store, model_id: int, serving_dir: str) -> None:
+    """Before a run: the model the baseline look-up will pick (model_id, or the latest blessed
+    model; when that is the cached candidate itself, it would fail the Evaluator all the same)
+    must have the files it was blessed with."""
+    blessings = [
+        b
+        for b in store.get_artifacts_by_type("ModelBlessing")
+        if _int_property(b, _BLESSED) == 1 and _int_property(b, _MODEL_ID)
+    ]
+    if model_id:
+        blessings = [b for b in blessings if _int_property(b, _MODEL_ID) == model_id]
+    if not blessings:
+        return
+    blessing = max(blessings, key=lambda b: _int_property(b, _MODEL_ID))
+    (model,) = store.get_artifacts_by_id([_int_property(blessing, _MODEL_ID)])
+    check_baseline(store, _as_tfx(model, standard_artifacts.Model), blessing, serving_dir)
+
+
+def _int_property(artifact, name: str) -> int:
+    value = artifact.custom_properties.get(name)
+    return value.int_value if value is not None else 0
+
+
+def _as_tfx(mlmd_artifact, artifact_class):
+    artifact = artifact_class()
+    artifact.set_mlmd_artifact(mlmd_artifact)
+    return artifact
+
+
 class LatestBlessedOtherModelStrategy(resolver.ResolverStrategy):
     """TFX's LatestBlessedModelStrategy, minus the candidate itself.
 
@@ -68,15 +98,17 @@ class LatestBlessedOtherModelStrategy(resolver.ResolverStrategy):
     TFX's strategy would then compare it with itself, re-evaluate and push it again as a new
     version; leaving it out keeps the Evaluator's inputs as they were, so the whole re-run is
     cached and nothing is pushed twice. With `model_id` (--baseline VERSION) the baseline is
-    that model instead. With `serving_dir` the baseline's files are checked against its push
-    record.
+    that model instead.
+
+    A resolver that raises does not fail a LocalDagRunner run: TFX logs the error and the
+    Evaluator runs without a baseline. So nothing is checked here; `check_latest_baseline`
+    checks the baseline's files before the run starts.
 
     Inputs: `model` and `model_blessing` (all of the pipeline's), `candidate` (the Trainer's).
     """
 
-    def __init__(self, model_id: int = 0, serving_dir: str = ""):
+    def __init__(self, model_id: int = 0):
         self._model_id = model_id
-        self._serving_dir = serving_dir
 
     def resolve_artifacts(
         self, store, input_dict: dict[str, list[types.Artifact]]
@@ -91,15 +123,9 @@ class LatestBlessedOtherModelStrategy(resolver.ResolverStrategy):
         for model in sorted(input_dict.get("model", []), key=lambda a: a.id, reverse=True):
             wanted = model.id == self._model_id if self._model_id else model.id not in excluded
             if model.id in blessings and wanted:
-                check_baseline(store, model, blessings[model.id], self._serving_dir)
                 return {
                     "model": [model],
                     "model_blessing": [blessings[model.id]],
                     "candidate": candidate,
                 }
-        if self._model_id:
-            raise BaselineModelError(
-                f"--baseline: model artifact {self._model_id} is not a blessed model of this "
-                "pipeline's metadata store."
-            )
         return {"model": [], "model_blessing": [], "candidate": candidate}

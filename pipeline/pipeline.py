@@ -8,6 +8,7 @@ import posixpath
 
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
+from ml_metadata.metadata_store import metadata_store
 from tfx.components import (
     Evaluator,
     ExampleValidator,
@@ -15,6 +16,7 @@ from tfx.components import (
     StatisticsGen,
     Trainer,
     Transform,
+    Tuner,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
 from tfx.dsl.components.base import executor_spec
@@ -29,7 +31,7 @@ from tfx.types import Channel, standard_artifacts
 
 from components import pusher as atomic_pusher
 from components import tfrecord_import
-from components.baseline import LatestBlessedOtherModelStrategy
+from components.baseline import LatestBlessedOtherModelStrategy, check_latest_baseline
 from components.data_gate import DataGate
 from components.evaluation import make_eval_config
 from components.image_example_gen import (
@@ -39,6 +41,8 @@ from components.image_example_gen import (
     split_configs,
     split_folders,
 )
+from components.judge import Judge
+from components.model_files import served_versions
 from components.schema import class_names_from_schema
 from pipeline.config import ConfigError, PipelineConfig, background_rgb
 
@@ -293,40 +297,68 @@ def _training_components(
         materialize=False,
     )
     transform.add_upstream_node(data_gate)  # no preprocessing before the data passed
+    training_config = {
+        **vars(config.training),
+        "image_size": config.transform.image_size,
+        "class_names": names,
+        "raw_image_key": image_key,
+        "raw_label_key": label_key,
+    }
+    # Optional: search the head's hyperparameters on the frozen base's features.
+    tuner = None
+    if config.tuning.enabled:
+        tuner = Tuner(
+            tuner_fn="components.tuner.tuner_fn",
+            examples=example_gen.outputs["examples"],
+            transform_graph=transform.outputs["transform_graph"],
+            schema=schema_gen.outputs["schema"],
+            train_args=trainer_pb2.TrainArgs(splits=["train"]),
+            eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
+            custom_config={**training_config, "tuning": vars(config.tuning)},
+        )
     trainer = Trainer(
         run_fn="components.trainer.run_fn",
         examples=example_gen.outputs["examples"],
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
+        hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
-        custom_config={
-            **vars(config.training),
-            "image_size": config.transform.image_size,
-            "class_names": names,
-            "raw_image_key": image_key,
-            "raw_label_key": label_key,
-        },
+        custom_config=training_config,
     )
+    tuners = [tuner] if tuner else []
     if stop_after == "train":
-        return [transform, trainer]
+        return [transform, *tuners, trainer]
 
     baseline_resolver = _baseline_resolver(config, trainer, target)
+    baseline = baseline_resolver.outputs["model"] if baseline_resolver else None
+    judged_split = "test" if "test" in splits else "eval"
+    # TFMA measures the candidate (and the baseline) with confidence intervals ...
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
-        baseline_model=baseline_resolver.outputs["model"] if baseline_resolver else None,
+        baseline_model=baseline,
         eval_config=make_eval_config(
-            len(names),
-            config.evaluation.min_accuracy,
-            config.evaluation.max_accuracy_drop,
-            label_key,
+            len(names), label_key, config.evaluation.tfma_confidence_intervals
         ),
-        example_splits=["test" if "test" in splits else "eval"],
+        example_splits=[judged_split],
+    )
+    # ... and the Judge decides the blessing from them (components/judge.py says why).
+    judge = Judge(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        evaluation=evaluator.outputs["evaluation"],
+        baseline_model=baseline,
+        split=judged_split,
+        label_key=label_key,
+        image_key=image_key,
+        serving_dir=_serving_dir(config, target),
+        baseline_mode=config.evaluation.baseline,
+        settings=json.dumps(gate_settings(config)),
     )
     pusher = Pusher(
         model=trainer.outputs["model"],
-        model_blessing=evaluator.outputs["blessing"],
+        model_blessing=judge.outputs["blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=_serving_dir(config, target)
@@ -335,11 +367,45 @@ def _training_components(
         custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
     )
     resolvers = [baseline_resolver] if baseline_resolver else []
-    return [transform, trainer, *resolvers, evaluator, pusher]
+    return [transform, *tuners, trainer, *resolvers, evaluator, judge, pusher]
+
+
+def gate_settings(config: PipelineConfig) -> dict:
+    """The evaluation options the Judge applies (components.gate.GateSettings)."""
+    e = config.evaluation
+    return {
+        "min_accuracy": e.min_accuracy,
+        "max_accuracy_drop": e.max_accuracy_drop,
+        "judge_on": e.judge_on,
+        "min_examples": e.min_examples,
+        "min_examples_per_class": e.min_examples_per_class,
+        "min_class_recall": e.min_class_recall,
+        "bless_random_weights": e.bless_random_weights,
+    }
+
+
+def baseline_model_id(config: PipelineConfig) -> int:
+    """The model artifact served as version evaluation.baseline (0 for latest or none)."""
+    version = config.evaluation.baseline
+    if not version.isdigit():
+        return 0
+    served = dict(served_versions(_serving_dir(config, "local")))
+    record = served.get(version)
+    if not record or "model_artifact_id" not in record:
+        known = ", ".join(v for v, r in served.items() if r) or "none"
+        raise ConfigError(
+            f"--baseline {version}: {config.serving_dir} holds no version {version} pushed by "
+            f"this pipeline (versions with a push record: {known}). Use one of those, latest "
+            "or none."
+        )
+    return int(record["model_artifact_id"])
 
 
 def _baseline_resolver(config: PipelineConfig, trainer: Trainer, target: str) -> Resolver | None:
-    """The last blessed model, which the Evaluator compares the candidate with."""
+    """The last blessed model (or the one served as evaluation.baseline's version), which the
+    Evaluator and the Judge compare the candidate with; none with evaluation.baseline=none."""
+    if config.evaluation.baseline == "none":
+        return None
     if target == "kubeflow" and not config.kubeflow.baseline:
         return None  # see kubeflow.baseline: KFP's own backend runs no resolver tasks
     if target == "kubeflow":
@@ -351,8 +417,15 @@ def _baseline_resolver(config: PipelineConfig, trainer: Trainer, target: str) ->
             model=Channel(type=standard_artifacts.Model),
             model_blessing=Channel(type=standard_artifacts.ModelBlessing),
         ).with_id("latest_blessed_model_resolver")
+    model_id = baseline_model_id(config)
+    if os.path.exists(config.metadata_path):
+        store = metadata_store.MetadataStore(
+            metadata.sqlite_metadata_connection_config(os.path.abspath(config.metadata_path))
+        )
+        check_latest_baseline(store, model_id, _serving_dir(config, target))
     return Resolver(
         strategy_class=LatestBlessedOtherModelStrategy,
+        config={"model_id": model_id},
         model=Channel(type=standard_artifacts.Model),
         model_blessing=Channel(type=standard_artifacts.ModelBlessing),
         candidate=trainer.outputs["model"],
