@@ -59,6 +59,8 @@ def test_a_missing_class_folder_stops_the_run_before_transform(tmp_path, capfd):
     assert "Transform" not in latest_run(root).states  # stopped at ingestion
     report = Path(out.split("Ingestion report: ")[1].split()[0])
     assert report.exists()  # the report outlived the failed step
+    page = Path(out.split("Report: ")[1].split()[0]).read_text()  # the HTML run report
+    assert f"Ingestion report: <code>{report}</code>" in page
     assert not (root / "serving").exists() or not any((root / "serving").iterdir())
 
 
