@@ -204,8 +204,10 @@ def _list_class_folder(item: tuple[str, int, str], input_base: str):
         return
     for name in sorted(tf.io.gfile.listdir(folder)):
         path = posixpath.join(folder, name.rstrip("/"))
-        if name.startswith(".") or not tf.io.gfile.isdir(path):
+        if not tf.io.gfile.isdir(path):
             reason = image_checks.skip_reason(name)
+        elif name.startswith("."):
+            reason = "hidden folder: not read"
         else:
             reason = (
                 "folder inside a class folder: not read; move its images up into the class "

@@ -146,6 +146,7 @@ def make_files_not_read(base: Path, make_image) -> dict[str, str]:
     make_image(base / "dogs/photo.webp", "RGB", (40, 48), "WEBP")
     make_image(base / "owls/scan.tif", "RGB", (40, 48), "TIFF")
     make_image(base / "owls/more/img0.jpg", "RGB", (40, 48), "JPEG")  # nested folder
+    make_image(base / "owls/.cache/img0.jpg", "RGB", (40, 48), "JPEG")
     (base / ".thumbnails").mkdir()  # a hidden folder is not a class
     make_image(base / ".thumbnails/img0.png", "RGB", (40, 48), "PNG")
     (base / "labels.csv").write_text("file,label\n")
@@ -155,6 +156,7 @@ def make_files_not_read(base: Path, make_image) -> dict[str, str]:
         "dogs/photo.webp": "unsupported format WebP (only PNG, JPEG, GIF and BMP are read)",
         "owls/scan.tif": "unsupported format TIFF (only PNG, JPEG, GIF and BMP are read)",
         "owls/more": "folder inside a class folder: not read; move its images up",
+        "owls/.cache": "hidden folder: not read",
         ".thumbnails": "hidden folder: not read as a class",
         "labels.csv": "file outside the class folders",
     }

@@ -16,7 +16,8 @@ from tensorflow_transform.tf_metadata import dataset_metadata
 
 from components import export, image_checks, preprocessing
 from components import model as model_lib
-from pipeline.config import background_rgb
+from pipeline.config import ConfigError, background_rgb, load_config
+from pipeline.predict import PredictError, read_images
 
 SIZE = 32
 CLASS_NAMES = ["a", "b"]
@@ -194,3 +195,20 @@ def test_serving_and_the_transform_graph_see_identical_pixels(exported):
     pixels = preprocessing.decode_pixels(transformed[preprocessing.PIXELS_KEY], SIZE).numpy()
     np.testing.assert_array_equal(pixels, pixels_of(CUT_OUTS))  # the same as in training
     assert tuple(pixels[2][0, 0]) == (255, 255, 255)
+
+
+def test_predict_refuses_a_gif_whose_transparency_it_cannot_read(tmp_path):
+    path = tmp_path / "cut.gif"
+    Image.new("P", (40, 40), 0).save(path, transparency=0)
+    with pytest.raises(PredictError, match="GIF with a transparent colour"):
+        read_images([str(path)], max_pixels=40_000_000)
+
+
+@pytest.mark.parametrize(
+    "option, allowed",
+    [("transform.background=grey", "#rrggbb"), ("validation.duplicates=maybe", "warn")],
+)
+def test_bad_background_or_duplicates_policy_is_refused_before_running(option, allowed):
+    with pytest.raises(ConfigError) as error:
+        load_config(overrides=[option]).validate()
+    assert option.split("=")[0] in str(error.value) and allowed in str(error.value)
