@@ -29,7 +29,8 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-quic",
 ]
-SETTINGS = SMALL_RUN
+# With TFMA's confidence intervals, which the other end-to-end runs leave out for speed.
+SETTINGS = [*SMALL_RUN, "evaluation.tfma_confidence_intervals=true"]
 SECTIONS = ["steps", "data", "training", "evaluation", "decision"]
 CHARTS = [
     "chart-step-times",
@@ -126,6 +127,24 @@ def test_report_shows_the_gate_the_intervals_and_the_images(pipeline_run):
     thumbnails = re.findall(r'<figure class="thumb"><img src="data:image/png;base64,', text)
     assert 3 <= len(thumbnails) <= 9 + 24
     assert 'id="mistakes"' in text and 'id="correct"' in text
+
+
+def test_tfma_computed_the_intervals_of_the_judged_metrics(pipeline_run):
+    import tensorflow_model_analysis as tfma
+
+    (evaluation,) = (pipeline_run["root"] / "artifacts" / "Evaluator" / "evaluation").iterdir()
+    overall = next(m for m in tfma.load_metrics(str(evaluation)) if not m.slice_key.ListFields())
+    judged = {
+        kv.key.name: kv
+        for kv in overall.metric_keys_and_values
+        if kv.key.name in ("sparse_categorical_accuracy", "recall")
+    }
+    assert set(judged) == {"sparse_categorical_accuracy", "recall"}
+    for kv in judged.values():
+        assert kv.HasField("confidence_interval")
+        bounds = kv.confidence_interval
+        low, high = bounds.lower_bound.double_value.value, bounds.upper_bound.double_value.value
+        assert low <= kv.value.double_value.value <= high
 
 
 def test_report_renders_in_chromium_without_any_request(pipeline_run, tmp_path):
