@@ -35,7 +35,7 @@ class GateSettings:
     max_accuracy_drop: float = 0.01
     judge_on: str = "lower_bound"
     min_examples: int = 20
-    min_examples_per_class: int = 5
+    min_examples_per_class: int = 3
     min_class_recall: float = 0.0
     bless_random_weights: bool = False
 

@@ -349,7 +349,7 @@ class EvaluationConfig:
         minimum=1,
     )
     min_examples_per_class: int = _opt(
-        5, "Fewest examples of each class in the judged split for a model to be blessed.", minimum=0
+        3, "Fewest examples of each class in the judged split for a model to be blessed.", minimum=0
     )
     min_class_recall: float = _opt(
         0.0,

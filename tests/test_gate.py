@@ -157,7 +157,7 @@ def test_every_failed_rule_is_reported_at_once():
         Evidence(
             accuracy=Estimate(0.2, 0.05, 0.5, 10),
             class_names=CLASSES,
-            examples_per_class=[4, 3, 3],
+            examples_per_class=[7, 2, 1],
             recall=[Estimate(0.2, 0.0, 0.6, 4)] * 3,
             base_weights="random (ImageNet weights unavailable)",
         ),
