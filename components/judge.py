@@ -77,7 +77,7 @@ def _interval(kv) -> tuple[float, float] | None:
     return ci.lower_bound.double_value.value, ci.upper_bound.double_value.value
 
 
-def tfma_evidence(evaluation_uri: str, num_classes: int, label_key: str) -> dict[str, Any]:
+def tfma_evidence(evaluation_uri: str, label_key: str) -> dict[str, Any]:
     """The candidate's accuracy, per-class recall (with TFMA's intervals) and example counts."""
     found: dict[str, Any] = {"recall": {}, "counts": {}}
     for slice_metrics in tfma.load_metrics(evaluation_uri):
@@ -175,7 +175,7 @@ def Judge(
     candidate_dir = _model_dir(model)
     metadata = read_model_metadata(candidate_dir)
     class_names = list(metadata["class_names"])
-    measured = tfma_evidence(evaluation.uri, len(class_names), label_key)
+    measured = tfma_evidence(evaluation.uri, label_key)
     n = measured["n"]
     records = read_split(examples, split)
     labels = np.array([_feature(r, label_key).int64_list.value[0] for r in records])
