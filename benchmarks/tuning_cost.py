@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-images", type=int, default=200)
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--epochs-per-trial", type=int, default=5)
+    parser.add_argument("--epochs-per-trial", type=int, default=3)
     parser.add_argument("--search", choices=tuner_lib.SEARCHES, default="random")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=1)

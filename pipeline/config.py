@@ -386,7 +386,12 @@ class TuningConfig:
         "best values. The fine-tuning learning rate is not searched.",
     )
     trials: int = _opt(20, "Head settings tried by the search.", minimum=1)
-    epochs_per_trial: int = _opt(5, "Epochs each trial trains its head for.", minimum=1)
+    epochs_per_trial: int = _opt(
+        3,
+        "Epochs each trial trains its head for (a trial's score is its best epoch's validation "
+        "accuracy).",
+        minimum=1,
+    )
     search: str = _opt(
         "random",
         "`random` (keras-tuner's random search) or `bayesian` (Gaussian-process Bayesian "
