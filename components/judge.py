@@ -161,7 +161,9 @@ def Judge(
     examples: InputArtifact[standard_artifacts.Examples],
     model: InputArtifact[standard_artifacts.Model],
     evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
-    blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    # Not `blessing`: Airflow's launcher names output artifacts <key>:<run id>, and the
+    # Evaluator's `blessing` of the same run would take the name first.
+    model_blessing: OutputArtifact[standard_artifacts.ModelBlessing],
     baseline_model: InputArtifact[standard_artifacts.Model] = None,
     split: Parameter[str] = "test",
     label_key: Parameter[str] = "label",
@@ -215,7 +217,7 @@ def Judge(
         )
 
     _write_json(
-        blessing.uri,
+        model_blessing.uri,
         JUDGEMENT_FILE,
         {
             "judgement": judgement.to_dict(),
@@ -230,7 +232,7 @@ def Judge(
     )
     sample = list(range(min(SMOKE_EXAMPLES, len(records))))
     _write_json(
-        blessing.uri,
+        model_blessing.uri,
         SAMPLE_FILE,
         {
             "class_names": class_names,
@@ -245,18 +247,18 @@ def Judge(
         },
     )
     blessed = judgement.blessed
-    blessing.set_int_custom_property("blessed", int(blessed))
-    blessing.set_int_custom_property("current_model_id", model.id)
-    blessing.set_string_custom_property("current_model", model.uri)
+    model_blessing.set_int_custom_property("blessed", int(blessed))
+    model_blessing.set_int_custom_property("current_model_id", model.id)
+    model_blessing.set_string_custom_property("current_model", model.uri)
     if baseline_model is not None:
-        blessing.set_int_custom_property("baseline_model_id", baseline_model.id)
+        model_blessing.set_int_custom_property("baseline_model_id", baseline_model.id)
     if evidence.already_served:
-        blessing.set_string_custom_property(
+        model_blessing.set_string_custom_property(
             "already_served_version", str(evidence.already_served["version"])
         )
     if judgement.random_weights:
-        blessing.set_string_custom_property("random_weights", judgement.random_weights)
+        model_blessing.set_string_custom_property("random_weights", judgement.random_weights)
     with tf.io.gfile.GFile(
-        os.path.join(blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w"
+        os.path.join(model_blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w"
     ) as f:
         f.write("")  # the marker file TFX's own Pusher checks

@@ -358,7 +358,7 @@ def _training_components(
     )
     pusher = Pusher(
         model=trainer.outputs["model"],
-        model_blessing=judge.outputs["blessing"],
+        model_blessing=judge.outputs["model_blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(
                 base_directory=_serving_dir(config, target)

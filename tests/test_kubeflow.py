@@ -88,7 +88,7 @@ def test_pusher_takes_the_judges_blessing(compiled):
     pusher = spec["root"]["dag"]["tasks"]["Pusher"]
     assert pusher["inputs"]["artifacts"]["model_blessing"]["taskOutputArtifact"] == {
         "producerTask": "Judge",
-        "outputArtifactKey": "blessing",
+        "outputArtifactKey": "model_blessing",
     }
     assert "Judge" in pusher["dependentTasks"]
     definition = spec["components"][pusher["componentRef"]["name"]]["inputDefinitions"]
