@@ -37,6 +37,8 @@ TARGETS = {
     "bulk_inference": "predict --images >= 0.8x a bare batched call of serving_default",
     "ingestion_hashing": "ImageExampleGen with content hashes <= 1.2x its seconds before them, "
     "on the 10,000-image benchmark",
+    "history_speed": "runs, runs --json and show < 1 s with 50 runs in the store (2 cores); "
+    "report < 5 s",
 }
 
 
@@ -190,6 +192,12 @@ TARGET_CHECKS = {
     "config_rejection": [
         ("reject bad configuration s", "max", 2.0),
         ("ratio reject/import", "max", 0.1),
+    ],
+    "history_speed": [
+        ("runs s", "max", 1.0),
+        ("runs --json s", "max", 1.0),
+        ("show s", "max", 1.0),
+        ("report s", "max", 5.0),
     ],
 }
 

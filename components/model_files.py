@@ -6,24 +6,51 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import types
 from typing import Any
 
-import tensorflow as tf
-
 PUSH_RECORD = "assets.extra/push_record.json"  # TF Serving ignores assets.extra
+
+# Local folders are read with os, so `show` checks a served copy without importing TensorFlow.
+_LOCAL = types.SimpleNamespace(
+    walk=os.walk,
+    exists=os.path.exists,
+    isdir=os.path.isdir,
+    listdir=os.listdir,
+    makedirs=lambda path: os.makedirs(path, exist_ok=True),
+    GFile=open,
+)
+
+
+def _files(path: str):
+    """tf.io.gfile for a URL (gs://, s3://), else the local file system."""
+    if "://" not in path:
+        return _LOCAL
+    import tensorflow as tf
+
+    return tf.io.gfile
+
+
+def _read_errors(path: str) -> tuple[type[Exception], ...]:
+    if "://" not in path:
+        return (OSError,)
+    import tensorflow as tf
+
+    return (tf.errors.OpError,)
 
 
 def file_checksums(model_dir: str) -> dict[str, str]:
     """{path relative to model_dir: sha256} of every file, the push record excepted."""
     checksums = {}
-    for root, _, files in tf.io.gfile.walk(model_dir):
+    fs = _files(model_dir)
+    for root, _, files in fs.walk(model_dir):
         for name in files:
             path = os.path.join(root, name)
             relative = os.path.relpath(path, model_dir)
             if relative == PUSH_RECORD:
                 continue
             digest = hashlib.sha256()
-            with tf.io.gfile.GFile(path, "rb") as f:
+            with fs.GFile(path, "rb") as f:
                 while chunk := f.read(1 << 20):
                     digest.update(chunk)
             checksums[relative] = digest.hexdigest()
@@ -51,28 +78,31 @@ def compare_files(expected: dict[str, str], actual: dict[str, str]) -> list[str]
 
 def read_push_record(version_dir: str) -> dict[str, Any] | None:
     path = os.path.join(version_dir, PUSH_RECORD)
-    if not tf.io.gfile.exists(path):
+    fs = _files(path)
+    if not fs.exists(path):
         return None
     try:
-        with tf.io.gfile.GFile(path) as f:
+        with fs.GFile(path) as f:
             return json.load(f)
-    except (ValueError, tf.errors.OpError):
+    except (ValueError, *_read_errors(path)):
         return None
 
 
 def write_push_record(version_dir: str, record: dict[str, Any]) -> None:
     path = os.path.join(version_dir, PUSH_RECORD)
-    tf.io.gfile.makedirs(os.path.dirname(path))
-    with tf.io.gfile.GFile(path, "w") as f:
+    fs = _files(path)
+    fs.makedirs(os.path.dirname(path))
+    with fs.GFile(path, "w") as f:
         json.dump(record, f, indent=2)
 
 
 def served_versions(serving_dir: str) -> list[tuple[str, dict[str, Any] | None]]:
     """(version, push record or None) of each numbered folder, oldest first."""
-    if not tf.io.gfile.isdir(serving_dir):
+    fs = _files(serving_dir)
+    if not fs.isdir(serving_dir):
         return []
     names = sorted(
-        (n.rstrip("/") for n in tf.io.gfile.listdir(serving_dir) if n.rstrip("/").isdigit()),
+        (n.rstrip("/") for n in fs.listdir(serving_dir) if n.rstrip("/").isdigit()),
         key=int,
     )
     return [(n, read_push_record(os.path.join(serving_dir, n))) for n in names]

@@ -273,8 +273,9 @@ def _run_locked(config: PipelineConfig, args: argparse.Namespace) -> int:
         from components.data_gate import DataValidationError
         from components.image_example_gen import IngestionError
         from components.model import WeightsUnavailableError, resolve_base_weights
+        from pipeline.history.build import build_record
+        from pipeline.history.console import summary_text
         from pipeline.local_runner import clean_killed_executions, run_pipeline
-        from pipeline.summary import run_summary
 
         steps = StepLog(out=console.out)
         started = time.time()
@@ -308,10 +309,10 @@ def _run_locked(config: PipelineConfig, args: argparse.Namespace) -> int:
             _record_failure(config, run_id, message, status, log_path, started)
             _print_report(config, console.out, run_id=run_id, error=message)
             return status
-        summary = run_summary(config, steps, run_id=steps.run_id)
-        print(summary.text(), file=console.out)
-        _print_report(config, console.out, run_id=summary.run_id)
-    if config.runtime.fail_on_unblessed and summary.blessed is False:
+        record = build_record(config, steps.run_id)
+        print(summary_text(record), file=console.out)
+        _print_report(config, console.out, run_id=record.run_id)  # saves the record too
+    if config.runtime.fail_on_unblessed and record.blessed is False:
         return EXIT_NOT_BLESSED
     return EXIT_RAN
 
@@ -352,8 +353,8 @@ def _log_folder(config: PipelineConfig) -> str:
 def _exit_status_of(error: Exception) -> int:
     from components.data_gate import DataValidationError
     from components.image_example_gen import IngestionError
+    from pipeline.history.store import RunLookupError
     from pipeline.predict import PredictError
-    from pipeline.summary import RunLookupError
 
     if isinstance(error, ConfigError | RunLookupError | PredictError):
         return EXIT_USAGE
@@ -487,7 +488,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     config = _config_from(args)
 
     def list_runs(console: Console) -> int:
-        from pipeline.runs import format_rows, run_rows
+        from pipeline.history.commands import run_rows
+        from pipeline.history.console import format_rows
 
         rows = run_rows(config)
         print(json.dumps(rows, indent=2) if args.json else format_rows(rows), file=console.out)
@@ -500,7 +502,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     config = _config_from(args)
 
     def show(console: Console) -> int:
-        from pipeline.runs import show_text
+        from pipeline.history.commands import show_text
 
         print(show_text(config, args.run), file=console.out)
         return EXIT_RAN

@@ -15,8 +15,8 @@ from tfx.orchestration.portable import launcher
 
 from pipeline.config import PipelineConfig
 from pipeline.console import StepLog
+from pipeline.history.store import open_store
 from pipeline.pipeline import create_pipeline
-from pipeline.summary import open_store
 
 
 class _CacheHitHandler(logging.Handler):

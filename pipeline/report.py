@@ -10,9 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,19 +28,11 @@ from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import artifact_utils, standard_artifacts
 
 from components.data_gate import SCHEMA_DIFF_FILE, describe_anomalies
-from components.image_example_gen import read_failed_run_report
-from components.judge import JUDGEMENT_FILE
 from pipeline.config import PipelineConfig
-from pipeline.summary import (
-    RunArtifacts,
-    RunLookupError,
-    RunSummary,
-    estimate_text,
-    find_run_id,
-    load_run,
-    open_existing_store,
-    summarize,
-)
+from pipeline.history.build import find_run, read_judgement, record_for
+from pipeline.history.console import accuracy_text, estimate_text
+from pipeline.history.record import RunRecord, Step, report_path, save_record, saved_record
+from pipeline.history.store import RunArtifacts
 
 SIZE_FEATURES = ("height", "width")  # written by ImageExampleGen for every example
 SPLIT_COLOURS = {"train": "#4c72b0", "eval": "#dd8452", "test": "#55a868", "all": "#8172b3"}
@@ -87,12 +77,10 @@ class ReportData:
     """What the page shows of one run, read once."""
 
     pipeline_name: str
-    run: RunArtifacts
-    summary: RunSummary
+    record: RunRecord
     class_names: list[str] = field(default_factory=list)
     image_sizes: dict[str, dict[str, SizeHistogram]] = field(default_factory=dict)
     validator_anomalies: list[str] | None = None  # when DataGate failed
-    eval_split: str = ""
     confusion: np.ndarray | None = None
     gate: list[dict[str, Any]] = field(default_factory=list)  # the Judge's rules and results
     gallery: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # thumbnails
@@ -100,15 +88,6 @@ class ReportData:
 
 
 # --- Reading ------------------------------------------------------------------------------------
-
-
-def class_names_of(summary: RunSummary) -> list[str]:
-    """The model's class names (label order), else the ingested folders' (the same order)."""
-    if summary.training and summary.training.get("class_names"):
-        return list(summary.training["class_names"])
-    if summary.ingestion:
-        return list(summary.ingestion["classes"])
-    return []
 
 
 def image_size_histograms(statistics) -> dict[str, dict[str, SizeHistogram]]:
@@ -168,7 +147,7 @@ def confusion_matrix(evaluation_uri: str, num_classes: int) -> np.ndarray | None
     return None
 
 
-def gate_rows(summary: RunSummary) -> list[dict[str, str]]:
+def gate_rows(summary: RunRecord) -> list[dict[str, str]]:
     """Each rule of the Judge (components/gate.py) with what it saw and its result."""
     if summary.judgement is None:
         return []
@@ -244,26 +223,24 @@ def gate_rows(summary: RunSummary) -> list[dict[str, str]]:
     return rows
 
 
-def read_report_data(pipeline_name: str, run: RunArtifacts, error: str = "") -> ReportData:
-    summary = summarize(run)
-    data = ReportData(pipeline_name, run, summary, class_names_of(summary), error=error)
+def read_report_data(
+    pipeline_name: str, run: RunArtifacts, record: RunRecord, error: str = ""
+) -> ReportData:
+    """The record, and what only the page shows: size histograms, the validator's anomalies
+    of a run the DataGate stopped, the confusion matrix, the thumbnails."""
+    data = ReportData(pipeline_name, record, record.class_names, error=error)
     statistics = run.artifact("StatisticsGen", "statistics")
     if statistics is not None:
         data.image_sizes = image_size_histograms(statistics)
     anomalies = run.artifact("ExampleValidator", "anomalies")
-    if summary.anomalies is None and anomalies is not None:
+    if record.anomalies is None and anomalies is not None:
         data.validator_anomalies = validator_anomalies(anomalies)
     evaluation_uri = run.uri("Evaluator", "evaluation")
     if evaluation_uri:
-        splits = run.properties.get("Evaluator", {}).get("example_splits") or "[]"
-        data.eval_split = ", ".join(json.loads(splits))
         data.confusion = confusion_matrix(evaluation_uri, len(data.class_names))
-    data.gate = gate_rows(summary)
-    blessing_uri = run.uri("Judge", "blessing")
-    judgement_path = os.path.join(blessing_uri or "", JUDGEMENT_FILE)
-    if blessing_uri and tf.io.gfile.exists(judgement_path):
-        with tf.io.gfile.GFile(judgement_path) as f:
-            data.gallery = json.load(f).get("gallery", {})
+    data.gate = gate_rows(record)
+    if record.judgement is not None:
+        data.gallery = (read_judgement(run) or {}).get("gallery", {})
     return data
 
 
@@ -383,11 +360,11 @@ def plot_training_curves(history: list[dict[str, Any]]) -> bytes:
     return _png(fig)
 
 
-def plot_step_times(run: RunArtifacts) -> bytes:
+def plot_step_times(steps: list[Step]) -> bytes:
     """Seconds per component (from MLMD's execution times); cached steps in grey."""
-    nodes = list(run.times)
-    seconds = [end - start for start, end in run.times.values()]
-    colours = [_STATE_COLOURS.get(run.states.get(n, ""), "#4c72b0") for n in nodes]
+    nodes = [s.name for s in steps]
+    seconds = [s.seconds for s in steps]
+    colours = [_STATE_COLOURS.get(s.state, "#4c72b0") for s in steps]
     fig, ax = plt.subplots(figsize=(8, 0.35 * len(nodes) + 0.8))
     ax.barh(nodes, seconds, color=colours)
     ax.invert_yaxis()
@@ -484,25 +461,21 @@ def _chart(chart_id: str, plot: Callable[[], bytes], caption: str) -> str:
 
 
 def steps_section(data: ReportData) -> str:
-    run = data.run
-    rows = [
-        [esc(node), esc(run.states.get(node, "")), _number(end - start, 1)]
-        for node, (start, end) in run.times.items()
-    ]
-    total = max((e for _, e in run.times.values()), default=0) - run.started
+    r = data.record
+    rows = [[esc(s.name), esc(s.state), _number(s.seconds, 1)] for s in r.steps]
     parts = [
         "<h2>Steps</h2>",
-        f"<p>{len(rows)} component(s), {total:.0f} s from start to end.</p>",
+        f"<p>{len(rows)} component(s), {r.seconds:.0f} s from start to end.</p>",
         '<div class="row">',
         table(["component", "state", "seconds"], rows, numeric={2}),
-        _chart("chart-step-times", lambda: plot_step_times(run), "Time per component"),
+        _chart("chart-step-times", lambda: plot_step_times(r.steps), "Time per component"),
         "</div>",
     ]
     return '<section id="steps">' + "".join(parts) + "</section>"
 
 
 def data_section(data: ReportData) -> str:
-    s = data.summary
+    s = data.record
     parts = ["<h2>Data</h2>"]
     report = s.ingestion
     if report:
@@ -565,7 +538,7 @@ def image_sizes_html(sizes: dict[str, dict[str, SizeHistogram]]) -> str:
 
 
 def anomalies_html(data: ReportData) -> str:
-    anomalies = data.summary.anomalies
+    anomalies = data.record.anomalies
     note = ""
     if anomalies is None and data.validator_anomalies is not None:
         anomalies = data.validator_anomalies
@@ -621,32 +594,31 @@ def quarantine_html(report: dict[str, Any] | None) -> str:
 
 
 def training_section(data: ReportData) -> str:
-    t = data.summary.training
+    t = data.record.training
     parts = ["<h2>Training</h2>"]
     if not t:
         return '<section id="training">' + "".join(parts) + _not_reached("Training") + "</section>"
     parts.append(f"<p>Base: VGG16, {esc(t['base_weights'])}.</p>")
     if t.get("weights_warning"):
         parts.append(f'<p class="warning">{esc(t["weights_warning"])}</p>')
+    if data.record.tuned_hyperparameters:
+        tuned = ", ".join(f"{k} {v}" for k, v in sorted(data.record.tuned_hyperparameters.items()))
+        parts.append(f'<p id="tuned">Tuned: {esc(tuned)}.</p>')
     rows = []
-    for phase in dict.fromkeys(e["phase"] for e in t["history"]):
-        epochs = [e for e in t["history"] if e["phase"] == phase and "epoch" in e]
-        seconds = sum(e.get("seconds", 0.0) for e in t["history"] if e["phase"] == phase)
-        if not epochs:
+    for p in data.record.phases:
+        if not p.epochs:
             rows.append(
-                [esc(phase), "&ndash;", "&ndash;", "&ndash;", "&ndash;", _number(seconds, 1)]
+                [esc(p.phase), "&ndash;", "&ndash;", "&ndash;", "&ndash;", _number(p.seconds, 1)]
             )
             continue
-        rates = sorted({e["learning_rate"] for e in epochs if "learning_rate" in e})
-        best = max((e.get("val_accuracy", np.nan) for e in epochs), default=None)
         rows.append(
             [
-                esc(phase),
-                str(len(epochs)),
-                esc(", ".join(f"{r:.2g}" for r in rates)),
-                _number(best, 3),
-                _number(epochs[-1].get("loss"), 3),
-                _number(seconds, 1),
+                esc(p.phase),
+                str(p.epochs),
+                esc(", ".join(f"{r:.2g}" for r in p.learning_rates)),
+                esc(accuracy_text(p.best_val_accuracy)),
+                _number(p.last_loss, 3),
+                _number(p.seconds, 1),
             ]
         )
     header = ["phase", "epochs", "learning rate", "best val accuracy", "last loss", "seconds"]
@@ -663,12 +635,12 @@ def training_section(data: ReportData) -> str:
 
 
 def evaluation_section(data: ReportData) -> str:
-    s = data.summary
+    s = data.record
     parts = ["<h2>Evaluation</h2>"]
     if not s.metrics:
         return '<section id="evaluation">' + parts[0] + _not_reached("Evaluation") + "</section>"
     candidate, baseline = s.metrics.get("candidate", {}), s.metrics.get("baseline", {})
-    on = f" on the {esc(data.eval_split)} split" if data.eval_split else ""
+    on = f" on the {esc(data.record.eval_split)} split" if data.record.eval_split else ""
     count = candidate.get("example_count")
     examples = f" ({count:g} examples)" if count is not None else ""
     parts.append(f"<p>Measured by TFMA{on}{examples}, with 95% confidence intervals.</p>")
@@ -726,7 +698,7 @@ def gallery_html(gallery: dict[str, list[dict[str, Any]]]) -> str:
     return "".join(parts)
 
 
-def paired_html(s: RunSummary) -> str:
+def paired_html(s: RunRecord) -> str:
     """Candidate and baseline on the same examples: the four outcome counts."""
     paired = (s.judgement or {}).get("evidence", {}).get("paired")
     if not paired:
@@ -820,9 +792,9 @@ def per_class_html(data: ReportData, candidate: dict[str, float]) -> str:
 
 def decision_text(data: ReportData) -> tuple[str, str]:
     """(css class, one sentence): the verdict, and what happened to serving."""
-    s = data.summary
+    s = data.record
     if s.blessed is None:
-        failed = [node for node, state in s.steps if state == "failed"]
+        failed = [step.name for step in s.steps if step.state == "failed"]
         if failed or data.error:
             where = f" at {failed[0]}" if failed else ""
             return "bad", f"No decision: the run failed{where} before the Evaluator judged a model."
@@ -851,7 +823,7 @@ def decision_text(data: ReportData) -> tuple[str, str]:
 
 
 def decision_section(data: ReportData) -> str:
-    s = data.summary
+    s = data.record
     css, text = decision_text(data)
     parts = ["<h2>Decision</h2>", f'<p id="decision-text" class="verdict {css}">{esc(text)}</p>']
     if s.pushed_version:
@@ -867,7 +839,7 @@ def decision_section(data: ReportData) -> str:
 
 
 def render(data: ReportData) -> str:
-    s, run = data.summary, data.run
+    s = run = data.record
     css, text = decision_text(data)
     sections = [
         steps_section(data),
@@ -900,54 +872,12 @@ def render(data: ReportData) -> str:
     )
 
 
-def report_path(config: PipelineConfig, run_id: str, suffix: str = ".html") -> str:
-    safe = re.sub(r"[^A-Za-z0-9._-]", "-", run_id)
-    return os.path.join(config.runtime.root, "reports", f"run-{safe}{suffix}")
-
-
-_FAILURE_SUFFIX = ".failure.json"
-
-
 def record_failure(config: PipelineConfig, run_id: str, error: str, **details: Any) -> str:
-    """Keeps why a run failed beside its report, so a rebuilt page shows the same error."""
-    path = report_path(config, run_id, _FAILURE_SUFFIX)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump({"run_id": run_id, "error": error, **details}, f, indent=2)
-    return path
-
-
-def stored_failure(config: PipelineConfig, run_id: str) -> dict[str, Any] | None:
-    """The failure recorded for the run whose id is run_id or starts with it, if any."""
-    folder = os.path.join(config.runtime.root, "reports")
-    exact = report_path(config, run_id, _FAILURE_SUFFIX)
-    names = [exact] if os.path.exists(exact) else []
-    if not names and os.path.isdir(folder):
-        prefix = os.path.basename(report_path(config, run_id, ""))
-        names = [
-            os.path.join(folder, n)
-            for n in os.listdir(folder)
-            if n.startswith(prefix) and n.endswith(_FAILURE_SUFFIX)
-        ]
-    if len(names) != 1:
-        return None
-    with open(names[0], encoding="utf-8") as f:
-        return json.load(f)
-
-
-def _find_run(config: PipelineConfig, run_id: str | None) -> RunArtifacts:
-    """The run from the metadata store; a run that failed before any step was recorded (no
-    weights, a bad data folder) is known by its failure record alone."""
-    try:
-        store = open_existing_store(config)
-        return load_run(store, find_run_id(store, config.runtime.name, run_id))
-    except RunLookupError:
-        failure = stored_failure(config, run_id) if run_id else None
-        if failure is None:
-            raise
-        run = RunArtifacts(failure["run_id"])
-        run.started = failure.get("started", 0.0)
-        return run
+    """Keeps why a run failed in its record, so a rebuilt page shows the same error."""
+    record = saved_record(config, run_id) or RunRecord(run_id=run_id)
+    record.started = record.started or details.get("started", 0.0)
+    record.failure = {"error": error, **details}
+    return save_record(config, record)
 
 
 def write_report(
@@ -956,15 +886,14 @@ def write_report(
     error: str = "",
     out: str | None = None,
 ) -> str:
-    """Writes the run's page (default: the latest run) and returns its path. The error shown
-    is `error`, else the one recorded when the run failed (record_failure)."""
-    run = _find_run(config, run_id)
-    if not error:
-        error = (stored_failure(config, run.run_id) or {}).get("error", "")
-    data = read_report_data(config.runtime.name, run, error)
-    if data.summary.ingestion is None:  # a failed ingestion leaves its report outside the artifacts
-        data.summary.ingestion = read_failed_run_report(config.pipeline_root, run.run_id)
-        data.class_names = data.class_names or class_names_of(data.summary)
+    """Builds and saves the run's record (default: the latest run), writes its page and
+    returns the page's path. The error shown is `error`, else the one recorded when the run
+    failed (record_failure)."""
+    run = find_run(config, run_id)
+    record = record_for(config, run)
+    save_record(config, record)
+    error = error or (record.failure or {}).get("error", "")
+    data = read_report_data(config.runtime.name, run, record, error)
     path = out or report_path(config, run.run_id)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:

@@ -195,8 +195,10 @@ def test_infer_schema_writes_the_examples_own_features(user_run):
 
 @pytest.mark.slow
 def test_counts_of_imported_examples_come_from_statistics_gen(user_run):
-    from pipeline.runs import run_rows
-    from pipeline.summary import run_summary
+    from pipeline.history.build import build_record
+    from pipeline.history.commands import run_rows
+    from pipeline.history.console import summary_text
+    from pipeline.history.record import save_record
 
     tmp_path, config, classes = user_run
     (gate,) = (tmp_path / "run" / "artifacts" / "DataGate" / "result").glob("*/data_gate.json")
@@ -207,8 +209,10 @@ def test_counts_of_imported_examples_come_from_statistics_gen(user_run):
         "train": {name: 4 for name in classes},
     }
 
-    summary = run_summary(config)
-    assert "Data:       18 imported examples (eval 6, train 12), 3 classes" in summary.text()
+    record = build_record(config)
+    assert "Data:       18 imported examples (eval 6, train 12), 3 classes" in summary_text(record)
+    assert run_rows(config)[-1]["examples"] is None  # LocalDagRunner alone saves no record
+    save_record(config, record)
     assert run_rows(config)[-1]["examples"] == 18
 
 

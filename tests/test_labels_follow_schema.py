@@ -11,7 +11,7 @@ from conftest import REPO_ROOT, SMALL_RUN, make_colour_classes, schema_for_class
 
 from pipeline.__main__ import main
 from pipeline.config import load_config
-from pipeline.summary import list_run_ids, load_run, open_store
+from pipeline.history.store import list_run_ids, load_run, open_store
 
 pytestmark = pytest.mark.slow
 
@@ -22,7 +22,7 @@ SAMPLE_SCHEMA = Path(REPO_ROOT) / "data" / "sample_schema.pbtxt"
 def latest_run(root: Path):
     config = load_config(overrides=[f"runtime.root={root}"])
     store = open_store(config)
-    return load_run(store, list_run_ids(store, config.runtime.name)[-1])
+    return load_run(store, list_run_ids(store, config.runtime.name)[-1], config.runtime.name)
 
 
 def test_a_missing_class_folder_stops_the_run_before_transform(tmp_path, capfd):

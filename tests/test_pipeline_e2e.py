@@ -30,7 +30,8 @@ from conftest import (
 from components.model_files import damaged_files
 from pipeline.__main__ import main
 from pipeline.config import load_config
-from pipeline.summary import list_run_ids, load_run, open_store, summarize
+from pipeline.history.build import summarize
+from pipeline.history.store import list_run_ids, load_run, open_store
 
 pytestmark = pytest.mark.slow
 
@@ -62,7 +63,7 @@ def run(data, overrides, *extra, root=None) -> int:
 def latest_run(root: Path):
     config = load_config(overrides=[f"runtime.root={root}"])
     store = open_store(config)
-    return load_run(store, list_run_ids(store, config.runtime.name)[-1])
+    return load_run(store, list_run_ids(store, config.runtime.name)[-1], config.runtime.name)
 
 
 def serving_versions(root: Path) -> list[str]:
@@ -325,9 +326,8 @@ def test_run_killed_in_the_trainer_completes_when_started_again(data):
     assert states["Trainer"] == "done"
     assert states["Evaluator"] == "done"
     # The killed run is shown as such, and what it half wrote is gone.
-    killed = load_run(
-        open_store(load_config(overrides=[f"runtime.root={data['root']}"])), killed.run_id
-    )
+    config = load_config(overrides=[f"runtime.root={data['root']}"])
+    killed = load_run(open_store(config), killed.run_id, config.runtime.name)
     assert killed.states["Trainer"] == "killed"
     assert summarize(killed).stopped_in == "killed in Trainer"
     assert not any(folder.exists() for folder in half_written)

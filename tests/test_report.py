@@ -9,6 +9,8 @@ import contextlib
 import json
 import os
 import re
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -252,3 +254,104 @@ def test_a_failed_run_gets_a_report_of_what_exists(pipeline_run, tmp_path):
     assert "values missing from the schema: red" in seen["anomalies"]
     charts = {figure_id for figure_id, _, width in seen["images"] if width > 0}
     assert {"chart-step-times", "chart-examples-per-class"} <= charts
+
+
+def _record(pipeline_run) -> dict:
+    (path,) = (pipeline_run["root"] / "reports").glob("run-*.json")
+    return json.loads(path.read_text())
+
+
+def test_the_console_summary_the_page_runs_and_show_agree_with_the_run_record(pipeline_run, capfd):
+    root = str(pipeline_run["root"])
+    record = _record(pipeline_run)
+    console = pipeline_run["out"]
+    page = report_line(console).read_text()
+    assert main(["runs", "--root", root, "--json"]) == 0
+    (row,) = json.loads(capfd.readouterr().out)
+    assert main(["show", "--root", root]) == 0
+    show = capfd.readouterr().out
+
+    evidence = record["judgement"]["evidence"]["accuracy"]
+    accuracy = f"{evidence['value']:.3f} (95% CI {evidence['lower']:.2f} to {evidence['upper']:.2f}"
+    for text in (console, page, show):
+        assert accuracy in text
+    assert row["accuracy_interval"] == [evidence["lower"], evidence["upper"]]
+    candidate = record["metrics"]["candidate"]["sparse_categorical_accuracy"]
+    assert row["candidate_accuracy"] == candidate
+    assert f'<td class="num">{candidate:.4f}</td>' in page
+
+    examples = record["ingestion"]["examples"]
+    assert row["examples"] == examples == 90
+    for text in (console, show):
+        assert f"  Data:       {examples} examples (" in text
+    assert f"<p>{examples} examples (" in page
+
+    assert record["blessed"] is True and row["blessed"] is True
+    for text in (console, show):
+        assert "  Decision:   BLESSED" in text
+    assert "BLESSED: the candidate passed every rule" in page
+    version = record["pushed_version"]
+    assert version and row["pushed_version"] == version
+    for text in (console, show):
+        assert f"  Pushed:     version {version} to " in text
+    assert f"Pushed as version {version}." in page
+
+    # One definition of a phase's best validation accuracy, shown alike everywhere.
+    trained = [p for p in record["phases"] if p["epochs"]]  # feature_cache has no epochs
+    assert [p["phase"] for p in trained] == ["phase1", "phase2"]
+    for p in trained:
+        best = f"{p['best_val_accuracy']:.3f}"
+        line = f"  {p['phase'].capitalize()}:     {p['epochs']} epoch(s), best val accuracy {best}"
+        assert line in console and line in show
+        assert re.search(
+            rf"<td>{p['phase']}</td><td class=\"num\">{p['epochs']}</td>.*?"
+            rf"<td class=\"num\">{best}</td>",
+            page,
+        )
+
+    steps = [(s["name"], s["state"]) for s in record["steps"]]
+    assert len(steps) >= 10 and all(state == "done" for _, state in steps)
+    for name, state in steps:
+        assert re.search(rf"^      {name} +{state} +[\d.]+ s$", show, flags=re.MULTILINE)
+        assert f"<td>{name}</td><td>{state}</td>" in page
+    assert row["status"] == "complete" and f"status {row['status']}" in show
+
+
+HISTORY_COMMANDS = [["runs"], ["runs", "--json"], ["show"]]
+
+
+@pytest.mark.parametrize("command", HISTORY_COMMANDS, ids=" ".join)
+def test_history_commands_import_no_tensorflow_tfx_or_tfma(pipeline_run, command):
+    script = (
+        "import json, sys\n"
+        "from pipeline.__main__ import main\n"
+        f"code = main({[*command, '--root', str(pipeline_run['root'])]!r})\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'tfx', 'tensorflow_model_analysis', 'keras', 'tf_keras'))\n"
+        "print(json.dumps({'code': code, 'heavy': heavy}), file=sys.stderr)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    result = json.loads(done.stderr.strip().splitlines()[-1])
+    assert result == {"code": 0, "heavy": []}, done.stderr
+    assert _record(pipeline_run)["run_id"] in done.stdout
+
+
+def test_a_run_without_a_saved_record_is_listed_from_the_store(pipeline_run, capfd, tmp_path):
+    """A run made by another runner (or before records were saved) still shows what the store
+    holds: its status, decision and push; the rest is marked unread."""
+    root = pipeline_run["root"]
+    (path,) = (root / "reports").glob("run-*.json")
+    kept = tmp_path / path.name
+    path.rename(kept)
+    try:
+        assert main(["runs", "--root", str(root), "--json"]) == 0
+        (row,) = json.loads(capfd.readouterr().out)
+        assert row["record"] is False and row["status"] == "complete"
+        assert row["blessed"] is True and row["pushed_version"]
+        assert row["examples"] is None and row["candidate_accuracy"] is None
+        assert main(["show", "--root", str(root)]) == 0
+        assert "Record:     none saved for this run" in capfd.readouterr().out
+    finally:
+        kept.rename(path)

@@ -6,17 +6,16 @@ from dataclasses import asdict
 import numpy as np
 
 from components.gate import Evidence, GateSettings, cautious_estimate, judge, paired_comparison
+from pipeline.history.record import RunRecord, Step
 from pipeline.report import ReportData, gate_rows, rebin, render, top1_per_class
-from pipeline.summary import RunArtifacts, RunSummary
 
 HOSTILE = '<script>alert("x")</script>&'
 
 
 def test_every_text_from_the_run_is_escaped():
-    run = RunArtifacts(run_id=HOSTILE, states={HOSTILE: "failed"}, times={HOSTILE: (1.0, 2.0)})
-    summary = RunSummary(
+    record = RunRecord(
         run_id=HOSTILE,
-        steps=[(HOSTILE, "failed")],
+        steps=[Step(HOSTILE, "failed", 1.0)],
         ingestion={
             "classes": [HOSTILE, "b"],
             "examples": 2,
@@ -28,7 +27,7 @@ def test_every_text_from_the_run_is_escaped():
         },
         anomalies=[HOSTILE],
     )
-    page = render(ReportData(HOSTILE, run, summary, [HOSTILE, "b"], error=HOSTILE))
+    page = render(ReportData(HOSTILE, record, [HOSTILE, "b"], error=HOSTILE))
     assert "<script" not in page
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;" in page
     assert 'id="decision-text"' in page and "failed at &lt;script&gt;" in page
@@ -50,9 +49,9 @@ def test_top1_precision_and_recall_come_from_the_confusion_matrix():
     assert recall.tolist() == [2 / 3, 1.0, 0.0]
 
 
-def _judged(evidence: Evidence, settings: GateSettings) -> RunSummary:
+def _judged(evidence: Evidence, settings: GateSettings) -> RunRecord:
     judgement = judge(evidence, settings)
-    return RunSummary(
+    return RunRecord(
         blessed=judgement.blessed,
         failures=judgement.reasons,
         judgement={
@@ -98,7 +97,7 @@ def test_the_report_shows_paired_counts_and_a_random_weight_banner():
     summary = _judged(evidence, GateSettings(judge_on="point"))
     summary.run_id = "r1"
     summary.metrics = {"candidate": {"sparse_categorical_accuracy": 13 / 21, "example_count": 21}}
-    page = render(ReportData("p", RunArtifacts(run_id="r1"), summary, ["a", "b", "c"]))
+    page = render(ReportData("p", summary, ["a", "b", "c"]))
     assert 'fixed (baseline wrong, candidate right)</td><td class="num">3' in page
     assert 'broken (baseline right, candidate wrong)</td><td class="num">2' in page
     assert 'both right</td><td class="num">10' in page
