@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 DAG_ID = "vgg16-airflow-test"
 LOGICAL_DATE = "2024-01-02"
-TASKS = set(PIPELINE_NODES)
+TASKS = {*PIPELINE_NODES, "run_report"}  # the last task writes the record and page
 
 
 def write_config(tmp_path: Path) -> Path:
@@ -34,7 +34,12 @@ def write_config(tmp_path: Path) -> Path:
             "fine_tune_epochs": 1,
             "batch_size": 16,
         },
-        "evaluation": {"min_accuracy": 0.5},
+        # The hash split leaves 19 test examples here; TFMA's intervals cost ~90 s (SMALL_RUN).
+        "evaluation": {
+            "min_accuracy": 0.5,
+            "min_examples": 10,
+            "tfma_confidence_intervals": False,
+        },
         "runtime": {"name": DAG_ID, "root": str(tmp_path / "runs")},
         "airflow": {"start_date": "2024-01-01"},
     }
@@ -96,3 +101,15 @@ def test_dag_runs_every_task_and_pushes_a_model(tmp_path):
     (version,) = (tmp_path / "runs" / "serving").iterdir()
     assert version.name.isdigit()
     assert (version / "saved_model.pb").exists()
+
+    # The Airflow run is a run like any other in the history commands.
+    history = [sys.executable, "-m", "pipeline", "--config", env["VGG16_PIPELINE_CONFIG"]]
+    listed = subprocess.run(
+        [*history[:3], "runs", "--json", *history[3:]], capture_output=True, text=True, check=True
+    )
+    (row,) = json.loads(listed.stdout)
+    assert row["run_id"] == run_id and row["status"] == "complete"
+    assert row["blessed"] is not None and row["pushed_version"] == version.name
+    assert row["record"] is True  # the last task wrote the run's record and page
+    (page,) = (tmp_path / "runs" / "reports").glob("run-*.html")
+    assert "BLESSED" in page.read_text()
