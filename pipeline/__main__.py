@@ -333,7 +333,7 @@ def _say_failed(console: Console, verbose: bool, message: str) -> None:
 def _record_failure(
     config: PipelineConfig, run_id: str, message: str, status: int, log: str, started: float
 ) -> None:
-    from pipeline.report import record_failure
+    from pipeline.history.report import record_failure
 
     try:
         record_failure(config, run_id, message, exit_status=status, log=log, started=started)
@@ -461,7 +461,7 @@ def cmd_compile(args: argparse.Namespace) -> int:
 def _print_report(config: PipelineConfig, out, **kwargs) -> None:
     """Writes the run's HTML report and says where; a report that cannot be written is told
     (the log holds the traceback), but never changes the run's exit status."""
-    from pipeline.report import write_report
+    from pipeline.history.report import write_report
 
     try:
         path = write_report(config, **kwargs)
@@ -476,7 +476,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     config = _config_from(args)
 
     def rebuild(console: Console) -> int:
-        from pipeline.report import write_report
+        from pipeline.history.report import write_report
 
         print(f"Wrote {write_report(config, args.run, out=args.out)}", file=console.out)
         return EXIT_RAN

@@ -40,7 +40,7 @@ def dag_config(airflow: AirflowConfig) -> dict:
 
 def write_run_report(run_id: str, config_file: str | None) -> None:
     """The run's record and HTML page, as `python -m pipeline run` writes them at its end."""
-    from pipeline.report import write_report
+    from pipeline.history.report import write_report
 
     print(f"Wrote {write_report(load_config(config_file), run_id)}")
 

@@ -218,7 +218,7 @@ def test_counts_of_imported_examples_come_from_statistics_gen(user_run):
 
 @pytest.mark.slow
 def test_the_report_shows_imported_counts(user_run):
-    from pipeline.report import write_report
+    from pipeline.history.report import write_report
 
     tmp_path, config, _ = user_run
     html = Path(write_report(config, out=str(tmp_path / "report.html"))).read_text()

@@ -6,8 +6,10 @@ from dataclasses import asdict
 import numpy as np
 
 from components.gate import Evidence, GateSettings, cautious_estimate, judge, paired_comparison
+from pipeline.history.charts import rebin
+from pipeline.history.html import render, top1_per_class
+from pipeline.history.page_data import ReportData, gate_rows
 from pipeline.history.record import RunRecord, Step
-from pipeline.report import ReportData, gate_rows, rebin, render, top1_per_class
 
 HOSTILE = '<script>alert("x")</script>&'
 

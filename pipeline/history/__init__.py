@@ -1,3 +1,3 @@
 """Run history: the metadata-store queries (store), one typed record of a run (record), built
-from the store and the artifacts (build), rendered on the console (console, lineage) and as
-an HTML page (pipeline.report)."""
+from the store and the artifacts (build), rendered on the console (console, lineage, commands)
+and as an HTML page (page_data, charts, html), written by report."""
