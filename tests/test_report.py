@@ -244,14 +244,19 @@ def test_a_root_without_a_metadata_store_is_a_clear_error(tmp_path, capfd):
 
 
 def test_a_failed_run_gets_a_report_of_what_exists(pipeline_run, tmp_path):
-    """The schema knows no 'red': DataGate stops the run after ingestion and statistics."""
-    schema = schema_for_classes(["blue", "green", "yellow"], tmp_path / "schema.pbtxt")
+    """The schema allows PNG files only and the images are JPEGs: ExampleValidator finds the
+    anomaly and DataGate stops the run after ingestion and statistics."""
+    schema = schema_for_classes(["blue", "green", "red"], tmp_path / "schema.pbtxt")
+    text = schema.read_text()
+    formats = re.search(r'string_domain \{\s*name: "image_format_values"[^}]*\}', text).group(0)
+    schema.write_text(text.replace(formats, formats.split("value:")[0] + 'value: "png"\n}'))
     code, out = run_captured(run_args(pipeline_run["images"], schema, tmp_path / "runs"))
     assert code == 4  # data validation stopped the run
     seen = open_in_chromium(report_line(out), tmp_path / "profile")
     assert [u for u in seen["requests"] if not u.startswith("data:")] == [seen["url"]]
     assert "failed at DataGate" in seen["decision"]
-    assert "values missing from the schema: red" in seen["anomalies"]
+    assert "image_format" in seen["anomalies"]
+    assert "jpeg" in seen["anomalies"]
     charts = {figure_id for figure_id, _, width in seen["images"] if width > 0}
     assert {"chart-step-times", "chart-examples-per-class"} <= charts
 
