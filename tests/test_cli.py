@@ -338,6 +338,10 @@ def test_infer_schema_on_a_folder_of_bad_files_is_one_line_not_a_traceback(tmp_p
     log = Path(lines[-1].removeprefix("  Log: "))
     assert log.parent == tmp_path / "logs" and "Traceback" in log.read_text()
     assert result.stdout == "" and not out.exists()
+    assert "No schema was written." in result.stderr
+    kept = tmp_path / "schema.ingestion_report.json"  # beside --out: the scratch run is gone
+    assert f"Ingestion report: {kept}" in result.stderr
+    assert len(json.loads(kept.read_text())["quarantined"]) == 6
 
 
 @pytest.mark.slow
