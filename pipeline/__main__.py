@@ -432,6 +432,9 @@ def _score_folder(args: argparse.Namespace, config: PipelineConfig, console: Con
         top_k=args.top,
         max_pixels=config.ingestion.max_pixels,
         beam_args=list(config.runtime.beam_args),
+        progress=lambda scored, total: print(
+            f"  {scored} of {total} image(s) scored", file=console.out, flush=True
+        ),
     )
     print(f"Model: {result.model_dir}", file=console.out)
     print(

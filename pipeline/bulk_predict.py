@@ -15,6 +15,8 @@ import io
 import json
 import os
 import posixpath
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,6 +136,44 @@ def format_row(row: dict[str, Any], fmt: str) -> str:
     return line.getvalue().rstrip("\r\n")
 
 
+class _Progress:
+    """Images scored so far in this process, reported every `seconds` while Beam runs. Only the
+    in-process runner (the default) scores here; on other runners nothing is reported."""
+
+    scored = 0
+    lock = threading.Lock()
+
+    @classmethod
+    def count(cls, row: dict[str, Any]) -> dict[str, Any]:
+        with cls.lock:
+            cls.scored += 1
+        return row
+
+    @classmethod
+    def report_while(cls, report: Callable[[int], None], seconds: float) -> Callable[[], None]:
+        """Calls report(scored) every `seconds` when the count moved, and once more at the end;
+        returns the function that ends it."""
+        with cls.lock:
+            cls.scored = 0
+        done = threading.Event()
+
+        def loop() -> None:
+            last = 0
+            while not done.wait(seconds) or cls.scored != last:
+                if cls.scored != last:
+                    last = cls.scored
+                    report(last)
+
+        thread = threading.Thread(target=loop, daemon=True)
+        thread.start()
+
+        def stop() -> None:
+            done.set()
+            thread.join()
+
+        return stop
+
+
 def score_folder(
     model_path: str,
     folder: str,
@@ -142,8 +182,11 @@ def score_folder(
     max_pixels: int = 40_000_000,
     beam_args: list[str] | None = None,
     batch_size: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+    progress_seconds: float = 10.0,
 ) -> BulkResult:
-    """Scores every image under `folder` with the model and writes one row per file."""
+    """Scores every image under `folder` with the model and writes one row per file.
+    `progress(scored, candidates)` is called every `progress_seconds` while it runs."""
     fmt = output_format(out_path)
     model_dir = resolve_model_dir(model_path)
     metadata = read_model_metadata(model_dir)
@@ -152,28 +195,36 @@ def score_folder(
     candidates, skipped = list_images(folder)
     handler = beam_inference.KeyedModelHandler(SignatureModelHandler(model_dir, batch_size))
     header = ",".join(CSV_COLUMNS) if fmt == ".csv" else None
-    with beam.Pipeline(options=PipelineOptions(beam_args or [])) as pipeline:
-        checked = (
-            pipeline
-            | "Files" >> beam.Create(candidates or [])
-            | "Spread" >> beam.Reshuffle()
-            | "CheckAndWrap"
-            >> beam.ParDo(_CheckAndWrap(folder, image_feature, max_pixels)).with_outputs(
-                "errors", main="examples"
+    report = progress or (lambda scored, total: None)
+    stop_reporting = _Progress.report_while(lambda n: report(n, len(candidates)), progress_seconds)
+    try:
+        with beam.Pipeline(options=PipelineOptions(beam_args or [])) as pipeline:
+            checked = (
+                pipeline
+                | "Files" >> beam.Create(candidates or [])
+                | "Spread" >> beam.Reshuffle()
+                | "CheckAndWrap"
+                >> beam.ParDo(_CheckAndWrap(folder, image_feature, max_pixels)).with_outputs(
+                    "errors", main="examples"
+                )
             )
-        )
-        predictions = (
-            checked.examples
-            | "RunInference" >> beam_inference.RunInference(handler)
-            | "ToRows" >> beam.Map(lambda kv: prediction_row(*kv, class_names, top_k))
-        )
-        _ = (
-            (predictions, checked.errors, pipeline | "Skipped" >> beam.Create(skipped))
-            | "AllRows" >> beam.Flatten()
-            | "Format" >> beam.Map(format_row, fmt=fmt)
-            | "Write"
-            >> beam.io.WriteToText(out_path, num_shards=1, shard_name_template="", header=header)
-        )
+            predictions = (
+                checked.examples
+                | "RunInference" >> beam_inference.RunInference(handler)
+                | "ToRows" >> beam.Map(lambda kv: prediction_row(*kv, class_names, top_k))
+                | "Progress" >> beam.Map(_Progress.count)
+            )
+            _ = (
+                (predictions, checked.errors, pipeline | "Skipped" >> beam.Create(skipped))
+                | "AllRows" >> beam.Flatten()
+                | "Format" >> beam.Map(format_row, fmt=fmt)
+                | "Write"
+                >> beam.io.WriteToText(
+                    out_path, num_shards=1, shard_name_template="", header=header
+                )
+            )
+    finally:
+        stop_reporting()
     scored, not_scored = _count_rows(out_path, fmt)
     return BulkResult(model_dir, out_path, scored, not_scored)
 

@@ -75,6 +75,20 @@ def test_scores_every_image_and_lists_every_other_file_with_why(model_dir, folde
             assert [t["class"] for t in row["top"]] == [c for c, _ in single.top]
 
 
+def test_progress_is_reported_while_scoring_and_at_the_end(model_dir, folder):
+    seen = []
+    out = folder.parent / "progress.jsonl"
+    bulk_predict.score_folder(
+        model_dir,
+        str(folder),
+        str(out),
+        progress=lambda scored, total: seen.append((scored, total)),
+        progress_seconds=0.01,
+    )
+    assert seen and seen[-1] == (3, 4)  # 3 scored of the 4 image candidates (one is broken)
+    assert [scored for scored, _ in seen] == sorted({scored for scored, _ in seen})
+
+
 def test_an_unknown_output_format_is_refused_before_any_work(model_dir, folder):
     with pytest.raises(predict.PredictError, match=r"\.jsonl or \.csv"):
         bulk_predict.score_folder(model_dir, str(folder), str(folder.parent / "out.txt"))
