@@ -7,7 +7,8 @@ import numpy as np
 
 from components.gate import Evidence, GateSettings, cautious_estimate, judge, paired_comparison
 from pipeline.history.charts import rebin
-from pipeline.history.html import render, top1_per_class
+from pipeline.history.html import render
+from pipeline.history.html_evaluation import top1_per_class
 from pipeline.history.page_data import ReportData, gate_rows
 from pipeline.history.record import RunRecord, Step
 

@@ -1,28 +1,23 @@
 """The run's page: one self-contained HTML file rendered from the run record and the page data.
 Charts are PNGs inlined as data: URLs and the CSS is inline; a Content-Security-Policy forbids
-every fetch, so the file opens the same offline and mailed."""
+every fetch, so the file opens the same offline and mailed. The evaluation section is built in
+html_evaluation, from the blocks (tables, figures) of html_blocks."""
 
 from __future__ import annotations
 
-import base64
-import html
 import time
-from collections.abc import Callable
 from typing import Any
 
-import numpy as np
-
 from pipeline.history.charts import (
-    plot_confusion_matrix,
     plot_examples_per_class,
     plot_image_sizes,
-    plot_per_class,
     plot_step_times,
     plot_training_curves,
 )
 from pipeline.history.console import accuracy_text
+from pipeline.history.html_blocks import chart, esc, not_reached, number, table
+from pipeline.history.html_evaluation import evaluation_section
 from pipeline.history.page_data import SIZE_FEATURES, ReportData, SizeHistogram
-from pipeline.history.record import RunRecord
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 _CSS = """
@@ -49,66 +44,19 @@ pre { background: #f6f8fa; padding: 10px; overflow-x: auto; white-space: pre-wra
 """
 
 
-# --- HTML ---------------------------------------------------------------------------------------
-
-
-def esc(value: Any) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def figure(chart_id: str, png: bytes, caption: str) -> str:
-    data = base64.b64encode(png).decode()
-    return (
-        f'<figure id="{esc(chart_id)}"><img src="data:image/png;base64,{data}" '
-        f'alt="{esc(caption)}"><figcaption>{esc(caption)}</figcaption></figure>'
-    )
-
-
-def table(header: list[str], rows: list[list[Any]], numeric: set[int] = frozenset()) -> str:
-    """Header text is escaped here; cells are HTML already (escape what goes in)."""
-
-    def cell(tag: str, i: int, value: Any) -> str:
-        css = ' class="num"' if i in numeric else ""
-        return f"<{tag}{css}>{value}</{tag}>"
-
-    head = "".join(cell("th", i, esc(h)) for i, h in enumerate(header))
-    body = "".join(
-        "<tr>" + "".join(cell("td", i, v) for i, v in enumerate(row)) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def _number(value: float | None, digits: int = 4) -> str:
-    return "&ndash;" if value is None or np.isnan(value) else f"{value:.{digits}f}"
-
-
 def _when(seconds: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(seconds)) if seconds else "unknown"
 
 
-def _not_reached(what: str) -> str:
-    return f'<p class="na">{esc(what)}: not reached in this run.</p>'
-
-
-def _chart(chart_id: str, plot: Callable[[], bytes], caption: str) -> str:
-    """A chart, or a line saying why it could not be drawn: one bad artifact must not cost
-    the whole page."""
-    try:
-        return figure(chart_id, plot(), caption)
-    except Exception as error:
-        why = f"{type(error).__name__}: {error}"
-        return f'<p class="na">{esc(caption)}: not drawn ({esc(why)})</p>'
-
-
 def steps_section(data: ReportData) -> str:
     r = data.record
-    rows = [[esc(s.name), esc(s.state), _number(s.seconds, 1)] for s in r.steps]
+    rows = [[esc(s.name), esc(s.state), number(s.seconds, 1)] for s in r.steps]
     parts = [
         "<h2>Steps</h2>",
         f"<p>{len(rows)} component(s), {r.seconds:.0f} s from start to end.</p>",
         '<div class="row">',
         table(["component", "state", "seconds"], rows, numeric={2}),
-        _chart("chart-step-times", lambda: plot_step_times(r.steps), "Time per component"),
+        chart("chart-step-times", lambda: plot_step_times(r.steps), "Time per component"),
         "</div>",
     ]
     return '<section id="steps">' + "".join(parts) + "</section>"
@@ -125,7 +73,7 @@ def data_section(data: ReportData) -> str:
             f"classes, from {esc(report['image_files'])} image files.</p>"
         )
         parts.append(
-            _chart(
+            chart(
                 "chart-examples-per-class",
                 lambda: plot_examples_per_class(report),
                 "Examples per class and split (ingestion report)",
@@ -140,14 +88,14 @@ def data_section(data: ReportData) -> str:
         )
         if counts["examples_per_split_and_class"]:
             parts.append(
-                _chart(
+                chart(
                     "chart-examples-per-class",
                     lambda: plot_examples_per_class(counts),
                     "Examples per class and split (StatisticsGen)",
                 )
             )
     else:
-        parts.append(_not_reached("Ingestion report (image folders only)"))
+        parts.append(not_reached("Ingestion report (image folders only)"))
     if data.image_sizes:
         parts.append(image_sizes_html(data.image_sizes))
     parts.append(quarantine_html(report))
@@ -168,7 +116,7 @@ def image_sizes_html(sizes: dict[str, dict[str, SizeHistogram]]) -> str:
     return (
         '<div class="row">'
         + table(header, rows, {1, 2})
-        + _chart(
+        + chart(
             "chart-image-sizes",
             lambda: plot_image_sizes(sizes),
             "Image height and width in pixels, splits stacked (StatisticsGen)",
@@ -187,7 +135,7 @@ def anomalies_html(data: ReportData) -> str:
             "check's findings are in the error below or the run's log).</p>"
         )
     if anomalies is None:
-        return _not_reached("Data validation")
+        return not_reached("Data validation")
     if not anomalies:
         return f'{note}<p id="anomalies">none</p>'
     items = "".join(f"<li>{esc(a)}</li>" for a in anomalies)
@@ -237,7 +185,7 @@ def training_section(data: ReportData) -> str:
     t = data.record.training
     parts = ["<h2>Training</h2>"]
     if not t:
-        return '<section id="training">' + "".join(parts) + _not_reached("Training") + "</section>"
+        return '<section id="training">' + "".join(parts) + not_reached("Training") + "</section>"
     parts.append(f"<p>Base: VGG16, {esc(t['base_weights'])}.</p>")
     if t.get("weights_warning"):
         parts.append(f'<p class="warning">{esc(t["weights_warning"])}</p>')
@@ -248,7 +196,7 @@ def training_section(data: ReportData) -> str:
     for p in data.record.phases:
         if not p.epochs:
             rows.append(
-                [esc(p.phase), "&ndash;", "&ndash;", "&ndash;", "&ndash;", _number(p.seconds, 1)]
+                [esc(p.phase), "&ndash;", "&ndash;", "&ndash;", "&ndash;", number(p.seconds, 1)]
             )
             continue
         rows.append(
@@ -257,177 +205,21 @@ def training_section(data: ReportData) -> str:
                 str(p.epochs),
                 esc(", ".join(f"{r:.2g}" for r in p.learning_rates)),
                 esc(accuracy_text(p.best_val_accuracy)),
-                _number(p.last_loss, 3),
-                _number(p.seconds, 1),
+                number(p.last_loss, 3),
+                number(p.seconds, 1),
             ]
         )
     header = ["phase", "epochs", "learning rate", "best val accuracy", "last loss", "seconds"]
     parts.append(table(header, rows, numeric={1, 3, 4, 5}))
     if any("epoch" in e for e in t["history"]):
         parts.append(
-            _chart(
+            chart(
                 "chart-training-curves",
                 lambda: plot_training_curves(t["history"]),
                 "Loss and accuracy per epoch (history.json); dotted line: phase 2 begins",
             )
         )
     return '<section id="training">' + "".join(parts) + "</section>"
-
-
-def evaluation_section(data: ReportData) -> str:
-    s = data.record
-    parts = ["<h2>Evaluation</h2>"]
-    if not s.metrics:
-        return '<section id="evaluation">' + parts[0] + _not_reached("Evaluation") + "</section>"
-    candidate, baseline = s.metrics.get("candidate", {}), s.metrics.get("baseline", {})
-    on = f" on the {esc(data.record.eval_split)} split" if data.record.eval_split else ""
-    count = candidate.get("example_count")
-    examples = f" ({count:g} examples)" if count is not None else ""
-    parts.append(f"<p>Measured by TFMA{on}{examples}, with 95% confidence intervals.</p>")
-    if not baseline:
-        parts.append(f"<p>Baseline: {esc(s.baseline_text() or 'none')}.</p>")
-    overall = sorted(n for n in candidate if "/class_" not in n)
-    rows = [
-        [
-            esc(n),
-            _number(candidate[n]),
-            _number(baseline.get(n)),
-            _signed(candidate[n] - baseline[n] if n in baseline else None),
-        ]
-        for n in overall
-    ]
-    parts.append("<h3>Candidate against baseline</h3>")
-    parts.append(table(["metric", "candidate", "baseline", "difference"], rows, {1, 2, 3}))
-    parts.append(per_class_html(data, candidate))
-    if data.confusion is not None:
-        parts.append(
-            _chart(
-                "confusion-matrix",
-                lambda: plot_confusion_matrix(data.confusion, data.class_names),
-                "Confusion matrix of the candidate on the evaluation split (TFMA)",
-            )
-        )
-    parts.append(paired_html(s))
-    parts.append(gate_html(data))
-    parts.append(gallery_html(data.gallery))
-    return '<section id="evaluation">' + "".join(parts) + "</section>"
-
-
-def _thumbnails(entries: list[dict[str, Any]]) -> str:
-    cells = []
-    for e in entries:
-        caption = f"true {e['true']}, predicted {e['predicted']} {e['probability']:.0%}"
-        cells.append(
-            f'<figure class="thumb"><img src="data:image/png;base64,{e["png"]}" width="96" '
-            f'height="96" alt="{esc(caption)}"><figcaption>{esc(caption)}</figcaption></figure>'
-        )
-    return '<div class="row">' + "".join(cells) + "</div>"
-
-
-def gallery_html(gallery: dict[str, list[dict[str, Any]]]) -> str:
-    """The judged split's most confident mistakes, and per class its most confident correct
-    predictions, as the model saw them (after the Transform graph)."""
-    if not gallery:
-        return ""
-    mistakes, correct = gallery.get("mistakes", []), gallery.get("correct", [])
-    parts = [f'<h3 id="mistakes">Most confident mistakes ({len(mistakes)})</h3>']
-    parts.append(_thumbnails(mistakes) if mistakes else '<p class="na">No mistakes.</p>')
-    if correct:
-        parts.append('<h3 id="correct">Confident correct predictions, per class</h3>')
-        parts.append(_thumbnails(correct))
-    return "".join(parts)
-
-
-def paired_html(s: RunRecord) -> str:
-    """Candidate and baseline on the same examples: the four outcome counts."""
-    paired = (s.judgement or {}).get("evidence", {}).get("paired")
-    if not paired:
-        return ""
-    rows = [
-        ["fixed (baseline wrong, candidate right)", str(paired["fixed"])],
-        ["broken (baseline right, candidate wrong)", str(paired["broken"])],
-        ["both right", str(paired["both_right"])],
-        ["both wrong", str(paired["both_wrong"])],
-    ]
-    return (
-        f"<h3>Paired with the baseline ({esc(s.baseline_text())})</h3>"
-        + table(["examples", "count"], rows, {1})
-        + f"<p>Accuracy difference {paired['difference']:+.3f} (95% CI {paired['lower']:+.2f} "
-        f"to {paired['upper']:+.2f}, paired bootstrap over the examples): "
-        f"<strong>{esc(s.judgement['judgement']['comparison'])}</strong>.</p>"
-    )
-
-
-def gate_html(data: ReportData) -> str:
-    rows = []
-    for rule in data.gate:
-        result = {True: "pass", False: "fail", None: "not applied"}[rule["result"]]
-        css = {"pass": "pass", "fail": "fail"}.get(result, "na")
-        rows.append(
-            [
-                esc(rule["rule"]),
-                f"<code>{esc(rule['option'])}</code>",
-                esc(rule["value"]),
-                f'<span class="{css}">{esc(result)}</span>',
-            ]
-        )
-    if not rows:
-        return '<h3>Gate</h3><p class="na">The Judge did not run.</p>'
-    return "<h3>Gate</h3>" + table(["rule", "option", "value", "result"], rows)
-
-
-def _signed(value: float | None) -> str:
-    return "&ndash;" if value is None or np.isnan(value) else f"{value:+.4f}"
-
-
-def top1_per_class(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(precision, recall) per class of the most probable class, the prediction that accuracy
-    counts, from the confusion matrix; NaN where a class was never predicted or never seen."""
-    hits = np.diag(matrix)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return hits / matrix.sum(axis=0), hits / matrix.sum(axis=1)
-
-
-def per_class_html(data: ReportData, candidate: dict[str, float]) -> str:
-    """Per-class precision and recall, a class counting as predicted when it is the top-1 class
-    (as for accuracy): TFMA's binarized metrics (components/evaluation.py), or the confusion
-    matrix for evaluations that lack them."""
-    ids = sorted(
-        {int(n.rsplit("_", 1)[1]) for n in candidate if n.startswith(("precision/", "recall/"))}
-    )
-    if data.confusion is not None:
-        ids = sorted(set(ids) | set(range(data.confusion.shape[0])))
-    if not ids:
-        return ""
-    names = [data.class_names[i] if i < len(data.class_names) else str(i) for i in ids]
-    columns: dict[str, list[float]] = {}
-    if data.confusion is not None:
-        columns["examples"] = [data.confusion[i].sum() for i in ids]
-    if any(n.startswith("precision/") for n in candidate):
-        columns["precision"] = [candidate.get(f"precision/class_{i}", np.nan) for i in ids]
-        columns["recall"] = [candidate.get(f"recall/class_{i}", np.nan) for i in ids]
-        caption = "Top-1 precision and recall per class (TFMA)"
-    else:
-        precision, recall = top1_per_class(data.confusion)
-        columns["precision"] = [precision[i] for i in ids]
-        columns["recall"] = [recall[i] for i in ids]
-        caption = "Top-1 precision and recall per class (from the confusion matrix)"
-    rows = [
-        [str(i), esc(name)]
-        + [_number(values[row], 0 if key == "examples" else 3) for key, values in columns.items()]
-        for row, (i, name) in enumerate(zip(ids, names, strict=True))
-    ]
-    header = ["id", "class", *columns]
-    bars = (columns["precision"], columns["recall"])
-    note = "<p>Top-1: the most probable class is the prediction, as for accuracy.</p>"
-    chart = _chart("chart-per-class", lambda: plot_per_class(*bars, names), caption)
-    return (
-        '<h3>Per class (candidate)</h3><div class="row">'
-        + table(header, rows, set(range(2, len(header))))
-        + chart
-        + "</div>"
-        + note
-    )
 
 
 def decision_text(data: ReportData) -> tuple[str, str]:
