@@ -12,8 +12,6 @@ import argparse
 import os
 import tempfile
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 import numpy as np
 import tensorflow as tf
 

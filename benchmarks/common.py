@@ -347,7 +347,7 @@ def pipeline_command(root: str, images: str, settings: list[str]) -> list[str]:
 def run_pipeline(root: str, images: str, settings: list[str]) -> dict:
     """`python -m pipeline run` with a given --root; wall seconds, step seconds, accuracy."""
     command = pipeline_command(root, images, settings)
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+    env = dict(os.environ)
     start = time.perf_counter()
     out = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start

@@ -17,7 +17,7 @@ BAD_SETTINGS = ["--set", "training.batch_size=0", "--set", "training.distributio
 
 
 def _seconds(command: list[str], expected_status: int) -> dict:
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+    env = dict(os.environ)
     result = subprocess.run(command, cwd=common.REPO, env=env, capture_output=True, text=True)
     if result.returncode != expected_status:
         raise SystemExit(f"{command} exited {result.returncode}: {result.stderr[-2000:]}")

@@ -14,8 +14,6 @@ import glob
 import os
 import tempfile
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 from benchmarks import common  # noqa: E402
 
 

@@ -13,11 +13,8 @@ Designed to finish in well under 10 minutes on one H100. `--dry-run`: tiny sizes
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import numpy as np
 import tensorflow as tf

@@ -3,8 +3,9 @@ holding 50 runs, and optionally `report` on a real run, against `python -c "impo
 each a fresh process, alternating.
 
 The 50 runs are written straight into a fresh SQLite store the way LocalDagRunner records them
-(a "pipeline" context, one "pipeline_run" context per run, a "node" context per step, one
-execution per step with its output artifact), each with a saved run record beside its report.
+(a "pipeline" context, one "pipeline_run" context per run, a "node" context per step of
+create_pipeline's DAG, one execution per step with its output artifact), each with a saved run
+record beside its report.
 `report` needs a real run's artifacts: pass the root of one (--report-root).
 """
 
@@ -19,30 +20,18 @@ import time
 
 from benchmarks import common
 
-STEPS = [
-    "ImageExampleGen",
-    "StatisticsGen",
-    "ImportSchemaGen",
-    "ExampleValidator",
-    "DataGate",
-    "Transform",
-    "Trainer",
-    "latest_blessed_model_resolver",
-    "Evaluator",
-    "Judge",
-    "Pusher",
-]
-
 
 def make_store(root: str, runs: int) -> None:
-    """A store of `runs` complete runs, each with a saved record."""
+    """A store of `runs` complete runs of the pipeline's DAG, each with a saved record."""
     from ml_metadata.proto import metadata_store_pb2 as mlmd
 
     from pipeline.config import load_config
     from pipeline.history.record import RunRecord, Step, save_record
     from pipeline.history.store import open_store
+    from pipeline.pipeline import create_pipeline
 
     config = load_config(overrides=[f"runtime.root={root}"])
+    steps = [component.id for component in create_pipeline(config).components]
     os.makedirs(root, exist_ok=True)
     store = open_store(config)
     type_ids = {
@@ -55,9 +44,9 @@ def make_store(root: str, runs: int) -> None:
     (pipeline,) = store.put_contexts([mlmd.Context(type_id=type_ids["pipeline"], name=name)])
     nodes = dict(
         zip(
-            STEPS,
+            steps,
             store.put_contexts(
-                [mlmd.Context(type_id=type_ids["node"], name=f"{name}.{s}") for s in STEPS]
+                [mlmd.Context(type_id=type_ids["node"], name=f"{name}.{s}") for s in steps]
             ),
             strict=True,
         )
@@ -65,7 +54,7 @@ def make_store(root: str, runs: int) -> None:
     for i in range(runs):
         run_id = f"2026-01-01T{i // 60:02d}:{i % 60:02d}:00.000000"
         (run,) = store.put_contexts([mlmd.Context(type_id=type_ids["pipeline_run"], name=run_id)])
-        for step in STEPS:
+        for step in steps:
             execution = mlmd.Execution(
                 type_id=execution_type, last_known_state=mlmd.Execution.COMPLETE
             )
@@ -81,7 +70,7 @@ def make_store(root: str, runs: int) -> None:
             run_id=run_id,
             started=time.time(),
             seconds=60.0,
-            steps=[Step(s, "done", 5.0) for s in STEPS],
+            steps=[Step(s, "done", 5.0) for s in steps],
             imported={"examples": 900, "examples_per_split": {"train": 600}, "classes": ["a"]},
             metrics={"candidate": {"sparse_categorical_accuracy": 0.9, "example_count": 300}},
             blessed=True,
@@ -90,7 +79,7 @@ def make_store(root: str, runs: int) -> None:
 
 
 def _seconds(command: list[str]) -> dict:
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+    env = dict(os.environ)
     result = subprocess.run(command, cwd=common.REPO, env=env, capture_output=True, text=True)
     if result.returncode != 0:
         raise SystemExit(f"{command} exited {result.returncode}: {result.stderr[-2000:]}")

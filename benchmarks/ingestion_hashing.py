@@ -24,7 +24,6 @@ BASELINE_REF = "d19e632"  # the last commit before ingestion hashed images
 # Runs in the contender's source tree (cwd), so `components` is that tree's.
 CHILD = """
 import json, os, sys, time
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 from tfx.orchestration import metadata, pipeline as tfx_pipeline
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from components.image_example_gen import ImageExampleGen
@@ -64,7 +63,7 @@ def ingest(tree: Path, images: str, min_side: int, extra: dict) -> dict:
         out = subprocess.run(
             [common.PYTHON, "-c", CHILD, images, work, str(min_side), json.dumps(extra)],
             cwd=tree,
-            env={**os.environ, "TF_USE_LEGACY_KERAS": "1"},
+            env=dict(os.environ),
             capture_output=True,
             text=True,
         )

@@ -3,10 +3,6 @@ that time the Trainer's input without running the pipeline."""
 
 from __future__ import annotations
 
-import os
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 import numpy as np
 import tensorflow as tf
 
@@ -22,8 +18,8 @@ class PreprocessingGraph:
 
     def __init__(self, image_size: int, resize: str = "crop"):
         self.config = {
-            "image_key": IMAGE_KEY,
-            "label_key": LABEL_KEY,
+            "raw_image_key": IMAGE_KEY,
+            "raw_label_key": LABEL_KEY,
             "image_size": image_size,
             "resize": resize,
         }

@@ -40,7 +40,7 @@ def tree_rss(process: psutil.Process) -> int:
 
 def run_with_memory(command: list[str]) -> dict:
     """Runs the pipeline; per component: seconds and peak RSS of the process tree."""
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+    env = dict(os.environ)
     start = time.perf_counter()
     proc = subprocess.Popen(
         command,

@@ -14,10 +14,7 @@ STARTED = time.perf_counter()
 
 import argparse
 import json
-import os
 from pathlib import Path
-
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import numpy as np
 import tensorflow as tf

@@ -36,7 +36,7 @@ def run_seed(images: str, size: int, epochs: int, weights: str) -> dict:
         "--weights",
         weights,
     ]
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+    env = dict(os.environ)
     start = time.perf_counter()
     out = subprocess.run(command, cwd=common.REPO, env=env, capture_output=True, text=True)
     seconds = time.perf_counter() - start

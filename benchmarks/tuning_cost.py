@@ -12,8 +12,6 @@ import os
 import tempfile
 import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 import numpy as np
 import tensorflow as tf
 

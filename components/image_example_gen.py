@@ -38,12 +38,12 @@ from tfx.types.standard_component_specs import FileBasedExampleGenSpec
 from tfx.utils import proto_utils
 
 from components import image_checks
+from components.splits import image_split_configs
 
-IMAGE_KEY = "image"
-LABEL_KEY = "label"
+RAW_IMAGE_KEY = "image"
+RAW_LABEL_KEY = "label"
 CLASS_NAME_KEY = "class_name"
 IMAGE_ID_KEY = "image_id"
-SPLIT_FOLDERS = ("train", "eval", "test")
 REPORT_FILE = "ingestion_report.json"
 HASHES_FILE = "image_hashes.tsv"
 # Copies of the report outside the artifact folder, which TFX deletes when the step fails:
@@ -69,48 +69,7 @@ class IngestionReport(types.Artifact):
     TYPE_NAME = "components.IngestionReport"
 
 
-# --- Splits -------------------------------------------------------------------------------------
-
-
-def split_folders(folder: str, split_buckets: dict[str, int], layout: str = "auto") -> list[str]:
-    """The split sub-folders of `folder`: those present ('auto', which lists it), those named by
-    split_buckets' keys ('folders'), or none ('hash'). Only 'auto' reads the folder, so the other
-    two build a pipeline for data this machine cannot reach (a bucket, when compiling)."""
-    if layout == "hash":
-        return []
-    if layout == "folders":
-        return list(split_buckets)
-    return [s for s in SPLIT_FOLDERS if tf.io.gfile.isdir(posixpath.join(folder, s))]
-
-
-def split_configs(
-    images_dir: str, split_buckets: dict[str, int], layout: str = "auto"
-) -> tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
-    """train/ and eval/ (and test/) folders are the splits; otherwise a hash of each image's
-    relative path assigns it to a split, so the same file always lands in the same split.
-    `layout` (data.splits): see split_folders."""
-    present = split_folders(images_dir, split_buckets, layout)
-    if "train" in present and "eval" in present:
-        splits = [example_gen_pb2.Input.Split(name=s, pattern=f"{s}/*/*") for s in present]
-        return example_gen_pb2.Input(splits=splits), example_gen_pb2.Output()
-    if present:
-        raise IngestionError(
-            f"{images_dir} has {'/'.join(present)}/ but a split folder layout needs both train/ "
-            "and eval/ (test/ optional). Add the missing folder, or put the class folders "
-            "directly under the data folder to have the splits made by hash."
-        )
-    output = example_gen_pb2.Output(
-        split_config=example_gen_pb2.SplitConfig(
-            splits=[
-                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
-                for name, buckets in split_buckets.items()
-            ],
-            partition_feature_name=IMAGE_ID_KEY,
-        )
-    )
-    return example_gen_pb2.Input(
-        splits=[example_gen_pb2.Input.Split(name="all", pattern="*/*")]
-    ), output
+# --- Splits (components/splits.py finds them) ------------------------------------------------
 
 
 def _split_folder(input_base: str, pattern: str) -> str:
@@ -294,8 +253,8 @@ def _make_example(
     return tf.train.Example(
         features=tf.train.Features(
             feature={
-                IMAGE_KEY: b(data),  # the file's bytes as they are: no re-encoding
-                LABEL_KEY: i(label),
+                RAW_IMAGE_KEY: b(data),  # the file's bytes as they are: no re-encoding
+                RAW_LABEL_KEY: i(label),
                 CLASS_NAME_KEY: b(class_name.encode()),
                 IMAGE_ID_KEY: b(rel.encode()),
                 "image_format": b(check.image_format.encode()),
@@ -381,7 +340,7 @@ class Executor(BaseExampleGenExecutor):
             _ = (
                 parts.examples
                 | f"Labels[{name}]"
-                >> beam.Map(lambda e: e.features.feature[LABEL_KEY].int64_list.value[0])
+                >> beam.Map(lambda e: e.features.feature[RAW_LABEL_KEY].int64_list.value[0])
                 | f"CountLabels[{name}]" >> beam.combiners.Count.PerElement()
                 | f"CountsToJson[{name}]"
                 >> beam.Map(
@@ -732,12 +691,15 @@ class ImageExampleGen(FileBasedExampleGen):
         """class_names: the schema's class list; label = position in it. None: the sorted class
         folders (for a data set without a schema yet, as infer-schema ingests it).
         duplicates: 'fail' or 'warn' on an image in two splits (validation.duplicates).
-        input_config/output_config: the splits when already worked out (split_configs);
-        by default they are found by listing input_base."""
+        input_config/output_config: the splits when already worked out
+        (components.splits.image_split_configs); by default they are found by listing
+        input_base."""
         if duplicates not in DUPLICATE_POLICIES:
             raise ValueError(f"duplicates is {duplicates!r}; use one of {DUPLICATE_POLICIES}")
         if input_config is None or output_config is None:
-            input_config, output_config = split_configs(input_base, split_buckets)
+            input_config, output_config = image_split_configs(
+                input_base, split_buckets, partition_feature=IMAGE_ID_KEY
+            )
         spec = ImageExampleGenSpec(
             input_base=os.path.abspath(input_base) if "://" not in input_base else input_base,
             input_config=input_config,

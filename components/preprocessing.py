@@ -7,8 +7,10 @@ from typing import Any
 
 import tensorflow as tf
 
-PIXELS_KEY = "pixels"  # transformed feature: a serialized uint8 [size, size, 3] tensor
-LABEL_KEY = "label"
+# The transformed features. The raw ones (ExampleGen's) are named by custom_config's raw_image_key
+# and raw_label_key; "_xf" marks a transformed feature, as in TFX's own examples.
+PIXELS_KEY = "pixels"  # a serialized uint8 [size, size, 3] tensor
+TRANSFORMED_LABEL_KEY = "label_xf"  # the label, int64
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -91,13 +93,13 @@ def images_to_pixels(
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict:
     """The tf.Transform entry point (referenced by import path from the pipeline)."""
     pixels = images_to_pixels(
-        inputs[custom_config["image_key"]],
+        inputs[custom_config["raw_image_key"]],
         custom_config["image_size"],
         custom_config["resize"],
         tuple(custom_config.get("background", WHITE)),  # transform.background, as R, G, B
     )
     outputs = {PIXELS_KEY: encode_pixels(pixels)}
-    label_key = custom_config["label_key"]
-    if label_key in inputs:
-        outputs[LABEL_KEY] = tf.cast(tf.reshape(inputs[label_key], [-1]), tf.int64)
+    raw_label_key = custom_config["raw_label_key"]
+    if raw_label_key in inputs:
+        outputs[TRANSFORMED_LABEL_KEY] = tf.cast(tf.reshape(inputs[raw_label_key], [-1]), tf.int64)
     return outputs

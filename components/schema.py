@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from components.image_example_gen import CLASS_NAME_KEY, IMAGE_ID_KEY, IMAGE_KEY, LABEL_KEY
+from components.image_example_gen import CLASS_NAME_KEY, IMAGE_ID_KEY, RAW_IMAGE_KEY, RAW_LABEL_KEY
 
 IMAGE_FORMATS = ["bmp", "gif", "jpeg", "png"]
 
@@ -42,8 +42,8 @@ def _set_string_domain(schema: schema_pb2.Schema, feature: schema_pb2.Feature, v
 def curate_schema(
     schema: schema_pb2.Schema,
     class_names: list[str],
-    image_key: str = IMAGE_KEY,
-    label_key: str = LABEL_KEY,
+    image_key: str = RAW_IMAGE_KEY,
+    label_key: str = RAW_LABEL_KEY,
 ) -> schema_pb2.Schema:
     """Makes the inferred schema strict where it matters and loose where inference overfits:
     the image is required bytes (an image domain, so statistics don't try UTF-8), the label is
@@ -104,7 +104,7 @@ def class_names_from_schema(schema: schema_pb2.Schema) -> list[str]:
 
 
 def set_label_drift_threshold(
-    schema: schema_pb2.Schema, threshold: float, label_key: str = LABEL_KEY
+    schema: schema_pb2.Schema, threshold: float, label_key: str = RAW_LABEL_KEY
 ) -> None:
     """TFDV's drift comparator on the label: the L-infinity distance between two splits'
     label distributions may not exceed the threshold."""

@@ -6,6 +6,7 @@ a Kubeflow or Airflow worker without TFX building a wheel of it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -23,8 +24,10 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from components import export
 from components import model as model_lib
 from components import schema as schema_lib
-from components.preprocessing import LABEL_KEY, PIXELS_KEY, decode_pixels
+from components.preprocessing import PIXELS_KEY, TRANSFORMED_LABEL_KEY, decode_pixels
 from components.tfrecord_import import compression_of
+from components.trainer_settings import TrainerSettings
+from pipeline.config import TrainingConfig
 
 HISTORY_FILE = "history.json"
 SHUFFLE_BUFFER = 1024
@@ -54,7 +57,9 @@ def read_examples(
 
     def preprocess(records: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         transformed = transform(tf.io.parse_example(records, spec))
-        return decode_pixels(transformed[PIXELS_KEY], image_size), transformed[LABEL_KEY]
+        return decode_pixels(transformed[PIXELS_KEY], image_size), transformed[
+            TRANSFORMED_LABEL_KEY
+        ]
 
     dataset = tf.data.TFRecordDataset(
         files, compression_type=compression_of(files), num_parallel_reads=tf.data.AUTOTUNE
@@ -199,15 +204,16 @@ def use_mixed_precision(setting: str) -> bool:
     return on
 
 
-def class_names_for(schema_path: str | None, configured: list[str]) -> list[str]:
-    """Configured names first, then the curated schema's class list, then label numbers."""
+def class_names_for(schema_path: str | None, configured: list[str], *, label_key: str) -> list[str]:
+    """Configured names first, then the curated schema's class list, then label numbers (from
+    the domain of the raw label feature, `label_key`)."""
     if configured:
         return list(configured)
     schema = tfdv.load_schema_text(schema_path)
     names = schema_lib.class_names_from_schema(schema)
     if names:
         return names
-    label = next(f for f in schema.feature if f.name == LABEL_KEY)
+    label = next(f for f in schema.feature if f.name == label_key)
     return [str(i) for i in range(label.int_domain.max + 1)]
 
 
@@ -215,17 +221,17 @@ def train(
     transfer: model_lib.TransferModel,
     train_images: tf.data.Dataset,
     eval_images: tf.data.Dataset,
-    cfg: dict[str, Any],
+    training: TrainingConfig,
     log_dir: str,
     strategy: tf.distribute.Strategy,
 ) -> list[dict[str, Any]]:
     """Phase 1 (frozen base, new head), then phase 2 (top blocks unfrozen, low learning rate).
-    `batch_size` is the global batch: the strategy splits each batch across its replicas."""
+    `training.batch_size` is the global batch: the strategy splits each batch across replicas."""
     history: list[dict[str, Any]] = []
-    batch, seed, patience = cfg["batch_size"], cfg["seed"], cfg["early_stopping_patience"]
+    batch, seed = training.batch_size, training.seed
     eval_batches = eval_images.batch(batch).prefetch(tf.data.AUTOTUNE)
 
-    def fit(model, learning_rate, train_batches, validation, epochs, phase) -> None:
+    def fit(model, *, learning_rate, train_batches, validation, epochs, phase) -> None:
         """Compiles with Adam at learning_rate, then trains, logging epochs under `phase`. The
         optimizer and metrics hold variables: they must be made in the scope of the strategy
         that made the model's, or Keras refuses them (and each replica needs its copy)."""
@@ -235,51 +241,54 @@ def train(
                 train_batches,
                 validation_data=validation,
                 epochs=epochs,
-                callbacks=_callbacks(phase, patience, history, log_dir),
+                callbacks=_callbacks(phase, training.early_stopping_patience, history, log_dir),
                 verbose=2,
             )
 
-    if cfg["cache_features"] and not cfg["augment"]:
+    if training.cache_features and not training.augment:
         cache_dir = tempfile.mkdtemp(prefix="vgg16-features-")
         try:
             start = time.perf_counter()
-            train_features = cache_base_features(
-                transfer.feature_extractor, train_images, batch, os.path.join(cache_dir, "train")
-            )
-            eval_features = cache_base_features(
-                transfer.feature_extractor, eval_images, batch, os.path.join(cache_dir, "eval")
+            train_features, eval_features = (
+                cache_base_features(
+                    transfer.feature_extractor,
+                    images,
+                    batch_size=batch,
+                    cache_file=os.path.join(cache_dir, split),
+                )
+                for split, images in (("train", train_images), ("eval", eval_images))
             )
             history.append({"phase": "feature_cache", "seconds": time.perf_counter() - start})
             fit(
                 transfer.head,
-                cfg["learning_rate"],
-                training_batches(train_features, batch, seed, augment_images=False),
-                eval_features.batch(batch),
-                cfg["epochs"],
-                "phase1",
+                learning_rate=training.learning_rate,
+                train_batches=training_batches(train_features, batch, seed, augment_images=False),
+                validation=eval_features.batch(batch),
+                epochs=training.epochs,
+                phase="phase1",
             )
         finally:
             shutil.rmtree(cache_dir, ignore_errors=True)
     else:
         fit(
             transfer.model,
-            cfg["learning_rate"],
-            training_batches(train_images, batch, seed, cfg["augment"]),
-            eval_batches,
-            cfg["epochs"],
-            "phase1",
+            learning_rate=training.learning_rate,
+            train_batches=training_batches(train_images, batch, seed, training.augment),
+            validation=eval_batches,
+            epochs=training.epochs,
+            phase="phase1",
         )
 
-    if cfg["fine_tune"] and cfg["fine_tune_epochs"] > 0:
-        unfrozen = model_lib.unfreeze_top_blocks(transfer.base, cfg["fine_tune_blocks"])
+    if training.fine_tune and training.fine_tune_epochs > 0:
+        unfrozen = model_lib.unfreeze_top_blocks(transfer.base, training.fine_tune_blocks)
         logging.info("Phase 2: fine-tuning %s", unfrozen)
         fit(
             transfer.model,
-            cfg["fine_tune_learning_rate"],
-            training_batches(train_images, batch, seed, cfg["augment"]),
-            eval_batches,
-            cfg["fine_tune_epochs"],
-            "phase2",
+            learning_rate=training.fine_tune_learning_rate,
+            train_batches=training_batches(train_images, batch, seed, training.augment),
+            validation=eval_batches,
+            epochs=training.fine_tune_epochs,
+            phase="phase2",
         )
     return history
 
@@ -294,22 +303,46 @@ def tuned_settings(hyperparameters: dict[str, Any] | None) -> dict[str, Any]:
 def run_fn(fn_args: FnArgs) -> None:
     """TFX Trainer entry point."""
     tuned = tuned_settings(fn_args.hyperparameters)
-    cfg = {**fn_args.custom_config, **tuned}
-    strategy = choose_strategy(cfg["distribution"])  # first: see choose_strategy
-    keras.utils.set_random_seed(cfg["seed"])
-    weights = model_lib.resolve_base_weights(cfg["weights"], cfg["allow_random_weights_fallback"])
+    settings = TrainerSettings.from_custom_config(fn_args.custom_config, tuned)
+    training = settings.training
+    strategy = choose_strategy(training.distribution)  # first: see choose_strategy
+    keras.utils.set_random_seed(training.seed)
+    weights = model_lib.resolve_base_weights(
+        training.weights, training.allow_random_weights_fallback
+    )
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
-    size = cfg["image_size"]
-    class_names = class_names_for(fn_args.schema_path, cfg["class_names"])
-    mixed = use_mixed_precision(cfg["mixed_precision"])
+    size = settings.image_size
+    class_names = class_names_for(
+        fn_args.schema_path, settings.class_names, label_key=settings.raw_label_key
+    )
+    mixed = use_mixed_precision(training.mixed_precision)
     with strategy.scope():
         transfer = model_lib.build_transfer_model(
-            size, len(class_names), weights, cfg["head"], cfg["head_units"], cfg["dropout"]
+            size,
+            len(class_names),
+            weights,
+            head=training.head,
+            head_units=training.head_units,
+            dropout=training.dropout,
         )
-    keys = cfg["raw_image_key"], cfg["raw_label_key"]
-    train_images = read_examples(fn_args.train_files, tf_transform_output, size, *keys)
-    eval_images = read_examples(fn_args.eval_files, tf_transform_output, size, *keys)
-    history = train(transfer, train_images, eval_images, cfg, fn_args.model_run_dir, strategy)
+    train_images, eval_images = (
+        read_examples(
+            files,
+            tf_transform_output,
+            image_size=size,
+            image_key=settings.raw_image_key,
+            label_key=settings.raw_label_key,
+        )
+        for files in (fn_args.train_files, fn_args.eval_files)
+    )
+    history = train(
+        transfer,
+        train_images,
+        eval_images,
+        training=training,
+        log_dir=fn_args.model_run_dir,
+        strategy=strategy,
+    )
 
     metadata = {
         "class_names": class_names,
@@ -319,7 +352,7 @@ def run_fn(fn_args: FnArgs) -> None:
         "mixed_precision": mixed,
         "replicas": strategy.num_replicas_in_sync,
         "tuned_hyperparameters": tuned,
-        "training_config": {k: v for k, v in cfg.items() if k != "class_names"},
+        "training_config": dataclasses.asdict(training),
     }
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:
@@ -327,9 +360,9 @@ def run_fn(fn_args: FnArgs) -> None:
     export.export_model(
         transfer.model,
         tf_transform_output,
-        class_names,
-        size,
-        fn_args.serving_model_dir,
-        metadata,
-        cfg["raw_image_key"],
+        class_names=class_names,
+        image_size=size,
+        export_dir=fn_args.serving_model_dir,
+        metadata=metadata,
+        raw_image_key=settings.raw_image_key,
     )

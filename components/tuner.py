@@ -30,6 +30,7 @@ from tfx.components.tuner.component import TunerFnResult
 
 from components import model as model_lib
 from components import trainer
+from components.trainer_settings import TrainerSettings
 
 OBJECTIVE = "val_accuracy"
 SEARCHES = ("random", "bayesian")
@@ -122,28 +123,39 @@ class HeadSearch(base_tuner.BaseTuner):
 
 def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     """TFX Tuner entry point: computes the frozen base's features once, then searches."""
-    cfg = fn_args.custom_config
-    model_lib.keras.utils.set_random_seed(cfg["seed"])
-    weights = model_lib.resolve_base_weights(cfg["weights"], cfg["allow_random_weights_fallback"])
-    size = cfg["image_size"]
-    transfer = model_lib.build_transfer_model(size, len(cfg["class_names"]), weights)
+    settings = TrainerSettings.from_custom_config(fn_args.custom_config)
+    training, tuning = settings.training, settings.tuning
+    model_lib.keras.utils.set_random_seed(training.seed)
+    weights = model_lib.resolve_base_weights(
+        training.weights, training.allow_random_weights_fallback
+    )
+    transfer = model_lib.build_transfer_model(
+        settings.image_size, len(settings.class_names), weights
+    )
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_graph_path)
-    keys = {"image_key": cfg["raw_image_key"], "label_key": cfg["raw_label_key"]}
     cache_dir = tempfile.mkdtemp(prefix="vgg16-tuner-features-")
     features = {}
     for split, files in (("train", fn_args.train_files), ("eval", fn_args.eval_files)):
-        images = trainer.read_examples(files, tf_transform_output, size, **keys)
+        images = trainer.read_examples(
+            files,
+            tf_transform_output,
+            image_size=settings.image_size,
+            image_key=settings.raw_image_key,
+            label_key=settings.raw_label_key,
+        )
         features[split] = trainer.cache_base_features(
-            transfer.feature_extractor, images, cfg["batch_size"], os.path.join(cache_dir, split)
+            transfer.feature_extractor,
+            images,
+            batch_size=training.batch_size,
+            cache_file=os.path.join(cache_dir, split),
         )
     # The cache must outlive tuner_fn: the executor runs the search after it returns.
     atexit.register(shutil.rmtree, cache_dir, ignore_errors=True)
-    tuning = cfg["tuning"]
     tuner = HeadSearch(
-        oracle=make_oracle(tuning["search"], tuning["trials"], cfg["seed"]),
+        oracle=make_oracle(tuning.search, tuning.trials, training.seed),
         feature_shape=tuple(transfer.base.output_shape[1:]),
-        num_classes=len(cfg["class_names"]),
-        defaults=cfg,
+        num_classes=len(settings.class_names),
+        defaults={key: getattr(training, key) for key in trainer.TUNED_SETTINGS},
         directory=fn_args.working_dir,
         project_name="head_search",
         overwrite=True,
@@ -153,8 +165,8 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
         fit_kwargs={
             "train_features": features["train"],
             "eval_features": features["eval"],
-            "epochs": tuning["epochs_per_trial"],
-            "batch_size": cfg["batch_size"],
-            "seed": cfg["seed"],
+            "epochs": tuning.epochs_per_trial,
+            "batch_size": training.batch_size,
+            "seed": training.seed,
         },
     )

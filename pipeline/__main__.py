@@ -14,7 +14,6 @@ import time
 import traceback
 from collections.abc import Callable
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")  # before anything loads TensorFlow
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
 
 from pipeline.config import ConfigError, PipelineConfig, iter_options, load_config  # noqa: E402

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import os
 
-# pipeline/__init__.py, imported first, has set TF_USE_LEGACY_KERAS before TensorFlow loads.
+# pipeline/__init__.py, imported first, has set TF_USE_LEGACY_KERAS (components/__init__.py).
 from airflow import models
 from airflow.operators.python import PythonOperator
 from tfx.orchestration.airflow.airflow_dag_runner import AirflowDagRunner, AirflowPipelineConfig

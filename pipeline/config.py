@@ -512,22 +512,30 @@ class PipelineConfig:
         return dataclasses.asdict(self)
 
     def problems(self) -> list[str]:
-        """Every option whose value cannot work, one line each: what each option declares
-        (choices, range, check), then the rules that tie options together. Reads no file."""
-        problems = []
-        for section_name, section in _sections(self).items():
-            for f in dataclasses.fields(section):
-                key = f"{section_name}.{f.name}"
-                problem = _option_problem(key, getattr(section, f.name), f.metadata)
-                if problem:
-                    problems.append(problem)
-        return problems
+        """Every option whose value its declaration (choices, range, check) does not allow, one
+        line each. Reads no file."""
+        return [
+            problem
+            for section_name, section in _sections(self).items()
+            for problem in section_problems(section_name, section)
+        ]
 
     def validate(self) -> None:
         """Rejects settings that cannot work, before anything runs or is imported."""
         problems = self.problems()
         if problems:
             raise ConfigError(*problems)
+
+
+def section_problems(section_name: str, section: Any) -> list[str]:
+    """Every option of one section (a TrainingConfig, say) whose value its declaration does not
+    allow, one line each, named `section_name.option`."""
+    problems = []
+    for f in dataclasses.fields(section):
+        problem = _option_problem(f"{section_name}.{f.name}", getattr(section, f.name), f.metadata)
+        if problem:
+            problems.append(problem)
+    return problems
 
 
 class ConfigError(ValueError):

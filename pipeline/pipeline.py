@@ -26,24 +26,24 @@ from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
 )
 from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
-from tfx.proto import example_gen_pb2, pusher_pb2, trainer_pb2, transform_pb2
+from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
 from tfx.types import Channel, standard_artifacts
 
 from components import pusher as atomic_pusher
-from components import tfrecord_import
+from components import splits, tfrecord_import
 from components.baseline import LatestBlessedOtherModelStrategy, check_latest_baseline
 from components.data_gate import DataGate
 from components.evaluation import make_eval_config
 from components.image_example_gen import (
-    IMAGE_KEY,
-    LABEL_KEY,
+    IMAGE_ID_KEY,
+    RAW_IMAGE_KEY,
+    RAW_LABEL_KEY,
     ImageExampleGen,
-    split_configs,
-    split_folders,
 )
 from components.judge import Judge
 from components.model_files import served_versions
 from components.schema import class_names_from_schema
+from components.trainer_settings import TrainerSettings
 from pipeline.config import ConfigError, PipelineConfig, background_rgb
 
 STAGES = ("data", "train", "all")  # how far a pipeline goes: validation, training, push
@@ -61,58 +61,26 @@ def runner_path(config: PipelineConfig, path: str, target: str = "local") -> str
     return os.path.abspath(path)
 
 
-def _check_listable(folder: str, layout: str) -> None:
-    # tf.io.gfile.isdir answers False, not an error, for a bucket it cannot authenticate to;
-    # `auto` would then quietly pick a hash split for a folder that has split sub-folders.
-    if layout == "auto" and not tf.io.gfile.isdir(folder):
-        raise ConfigError(
-            f"The data folder {folder} does not exist or cannot be listed from this machine; "
-            "data.splits=auto lists it to find the splits. Make it readable here, or set "
-            "data.splits=folders (train/, eval/... sub-folders) or data.splits=hash."
-        )
-
-
-def tfrecord_split_configs(
-    folder: str, split_buckets: dict[str, int], layout: str = "auto"
-) -> tuple[example_gen_pb2.Input, example_gen_pb2.Output]:
-    """Split sub-folders (train/, eval/, test/) of TFRecord files, else a hash split."""
-    present = split_folders(folder, split_buckets, layout)
-    if "train" in present and "eval" in present:
-        splits = [example_gen_pb2.Input.Split(name=s, pattern=f"{s}/*") for s in present]
-        return example_gen_pb2.Input(splits=splits), example_gen_pb2.Output()
-    output = example_gen_pb2.Output(
-        split_config=example_gen_pb2.SplitConfig(
-            splits=[
-                example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
-                for name, buckets in split_buckets.items()
-            ]
-        )
-    )
-    return example_gen_pb2.Input(
-        splits=[example_gen_pb2.Input.Split(name="all", pattern="*")]
-    ), output
-
-
-def split_names(
-    input_config: example_gen_pb2.Input, output_config: example_gen_pb2.Output
-) -> list[str]:
-    if output_config.split_config.splits:
-        return [s.name for s in output_config.split_config.splits]
-    return [s.name for s in input_config.splits]
-
-
 def make_example_gen(
     config: PipelineConfig, target: str = "local", *, class_names: list[str] | None
-):
-    """ImageExampleGen for an image folder, ImportExampleGen for existing TFRecords.
-    class_names: the schema's class list, which an image's label is the position in (None:
-    the sorted class folders, for infer-schema, which has no schema yet)."""
+) -> tuple[ImageExampleGen | tfrecord_import.TFRecordExampleGen, list[str]]:
+    """ImageExampleGen for an image folder, ImportExampleGen for existing TFRecords, and the
+    names of the splits it writes (components/splits.py finds them). class_names: the schema's
+    class list, which an image's label is the position in (None: the sorted class folders, for
+    infer-schema, which has no schema yet)."""
     data = config.data
-    _check_listable(data.tfrecords or data.images, data.splits)
+    try:
+        if data.tfrecords:
+            input_config, output_config = splits.tfrecord_split_configs(
+                data.tfrecords, data.split_buckets, data.splits
+            )
+        else:
+            input_config, output_config = splits.image_split_configs(
+                data.images, data.split_buckets, data.splits, partition_feature=IMAGE_ID_KEY
+            )
+    except splits.SplitLayoutError as error:
+        raise ConfigError(str(error)) from None
     if data.tfrecords:
-        input_config, output_config = tfrecord_split_configs(
-            data.tfrecords, data.split_buckets, data.splits
-        )
         # ImportExampleGen, reading each split with the compression its files' first bytes
         # show, not their names.
         example_gen = tfrecord_import.TFRecordExampleGen(
@@ -120,28 +88,27 @@ def make_example_gen(
             input_config=input_config,
             output_config=output_config,
         )
-        return example_gen, split_names(input_config, output_config)
-    input_config, output_config = split_configs(data.images, data.split_buckets, data.splits)
-    example_gen = ImageExampleGen(
-        input_base=runner_path(config, data.images, target),
-        split_buckets=data.split_buckets,
-        min_side=config.ingestion.min_side,
-        max_pixels=config.ingestion.max_pixels,
-        max_bad_fraction=config.ingestion.max_bad_fraction,
-        class_names=class_names,
-        duplicates=config.validation.duplicates,
-        # Found above from the folder as this machine sees it; the steps may see it elsewhere.
-        input_config=input_config,
-        output_config=output_config,
-    )
-    return example_gen, split_names(input_config, output_config)
+    else:
+        example_gen = ImageExampleGen(
+            input_base=runner_path(config, data.images, target),
+            split_buckets=data.split_buckets,
+            min_side=config.ingestion.min_side,
+            max_pixels=config.ingestion.max_pixels,
+            max_bad_fraction=config.ingestion.max_bad_fraction,
+            class_names=class_names,
+            duplicates=config.validation.duplicates,
+            # Found above from the folder as this machine sees it; the steps may see it elsewhere.
+            input_config=input_config,
+            output_config=output_config,
+        )
+    return example_gen, splits.split_names(input_config, output_config)
 
 
 def feature_keys(config: PipelineConfig) -> tuple[str, str]:
     """(image, label) feature names of the raw examples."""
     if config.data.tfrecords:
         return config.data.image_feature, config.data.label_feature
-    return IMAGE_KEY, LABEL_KEY
+    return RAW_IMAGE_KEY, RAW_LABEL_KEY
 
 
 def schema_class_names(config: PipelineConfig) -> list[str]:
@@ -213,25 +180,25 @@ def create_pipeline(
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}")
     image_key, label_key = feature_keys(config)
-    if not tf.io.gfile.exists(config.data.schema):
-        raise ConfigError(
-            f"Schema file {config.data.schema} not found. Write one for this data with "
-            "`python -m pipeline infer-schema`, review it, and set data.schema to its path."
-        )
-    if config.data.tfrecords:
-        check_schema_features(config, image_key, label_key)
+    check_schema(config, image_key, label_key)
     names = class_names(config)
 
-    example_gen, splits = make_example_gen(
+    # Reads the images (or imports the TFRecords) into tf.Examples, split into train, eval and
+    # test; bad image files are quarantined and listed in an ingestion report.
+    example_gen, split_names = make_example_gen(
         config, target, class_names=None if config.data.tfrecords else schema_class_names(config)
     )
+    # The curated schema (data.schema): what every split must look like.
     schema_gen = ImportSchemaGen(schema_file=runner_path(config, config.data.schema, target))
+    # Statistics of every split, computed with TFDV.
     statistics_gen = StatisticsGen(
         examples=example_gen.outputs["examples"], schema=schema_gen.outputs["schema"]
     )
+    # Anomalies: each split's statistics checked against the schema.
     example_validator = ExampleValidator(
         statistics=statistics_gen.outputs["statistics"], schema=schema_gen.outputs["schema"]
     )
+    # Stops the run on anomalies, labels outside the class list, or drifted label shares.
     data_gate = DataGate(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
@@ -241,48 +208,20 @@ def create_pipeline(
         class_names=json.dumps(names),
     )
     components = [example_gen, schema_gen, statistics_gen, example_validator, data_gate]
+    if stop_after == "data":
+        return _pipeline(config, components, target)
 
-    if stop_after != "data":
-        components += _training_components(
-            config,
-            example_gen,
-            schema_gen,
-            data_gate,
-            splits,
-            image_key,
-            label_key,
-            stop_after,
-            target,
-        )
-
-    kubeflow = target == "kubeflow"
-    return tfx_pipeline.Pipeline(
-        pipeline_name=config.runtime.name,
-        pipeline_root=config.kubeflow.pipeline_root
-        if kubeflow
-        else runner_path(config, config.pipeline_root),
-        components=components,
-        enable_cache=config.runtime.enable_cache,
-        metadata_connection_config=None
-        if kubeflow
-        else metadata.sqlite_metadata_connection_config(os.path.abspath(config.metadata_path)),
-        beam_pipeline_args=list(config.runtime.beam_args),
-    )
-
-
-def _training_components(
-    config, example_gen, schema_gen, data_gate, splits, image_key, label_key, stop_after, target
-) -> list:
-    if "train" not in splits or "eval" not in splits:
-        raise ConfigError(f"The data needs train and eval splits; it has {splits}.")
-    names = class_names(config)
+    if "train" not in split_names or "eval" not in split_names:
+        raise ConfigError(f"The data needs train and eval splits; it has {split_names}.")
+    # The preprocessing graph (decode, composite transparency, resize), which the Trainer runs
+    # on ExampleGen's examples and builds into the exported model, so serving runs it too.
     transform = Transform(
         examples=example_gen.outputs["examples"],
         schema=schema_gen.outputs["schema"],
         preprocessing_fn="components.preprocessing.preprocessing_fn",
         custom_config={
-            "image_key": image_key,
-            "label_key": label_key,
+            "raw_image_key": image_key,
+            "raw_label_key": label_key,
             "image_size": config.transform.image_size,
             "resize": config.transform.resize,
             "background": list(background_rgb(config.transform.background)),
@@ -297,14 +236,16 @@ def _training_components(
         materialize=False,
     )
     transform.add_upstream_node(data_gate)  # no preprocessing before the data passed
-    training_config = {
-        **vars(config.training),
-        "image_size": config.transform.image_size,
-        "class_names": names,
-        "raw_image_key": image_key,
-        "raw_label_key": label_key,
-    }
-    # Optional: search the head's hyperparameters on the frozen base's features.
+    trainer_settings = TrainerSettings(
+        training=config.training,
+        image_size=config.transform.image_size,
+        class_names=names,
+        raw_image_key=image_key,
+        raw_label_key=label_key,
+        tuning=config.tuning,
+    ).to_custom_config()
+    # Optional (tuning.enabled): searches the head's hyperparameters on the frozen base's
+    # features, computed once; the Trainer uses the best.
     tuner = None
     if config.tuning.enabled:
         tuner = Tuner(
@@ -314,8 +255,10 @@ def _training_components(
             schema=schema_gen.outputs["schema"],
             train_args=trainer_pb2.TrainArgs(splits=["train"]),
             eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
-            custom_config={**training_config, "tuning": vars(config.tuning)},
+            custom_config=trainer_settings,
         )
+    # VGG16 transfer learning: trains a new head on the frozen base, fine-tunes the top blocks,
+    # and exports a SavedModel that takes encoded images.
     trainer = Trainer(
         run_fn="components.trainer.run_fn",
         examples=example_gen.outputs["examples"],
@@ -324,16 +267,18 @@ def _training_components(
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
-        custom_config=training_config,
+        custom_config=trainer_settings,
     )
-    tuners = [tuner] if tuner else []
+    components += [transform, *([tuner] if tuner else []), trainer]
     if stop_after == "train":
-        return [transform, *tuners, trainer]
+        return _pipeline(config, components, target)
 
+    # The model to beat: the last blessed one (or evaluation.baseline's version); none with
+    # evaluation.baseline=none.
     baseline_resolver = _baseline_resolver(config, trainer, target)
     baseline = baseline_resolver.outputs["model"] if baseline_resolver else None
-    judged_split = "test" if "test" in splits else "eval"
-    # TFMA measures the candidate (and the baseline) with confidence intervals ...
+    judged_split = "test" if "test" in split_names else "eval"
+    # TFMA measures the candidate (and the baseline) on the judged split, with intervals ...
     evaluator = Evaluator(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
@@ -356,6 +301,8 @@ def _training_components(
         baseline_mode=config.evaluation.baseline,
         settings=json.dumps(gate_settings(config)),
     )
+    # Publishes a blessed model to the serving folder, atomically, after a smoke test; an
+    # unblessed model, or one already served, is not pushed.
     pusher = Pusher(
         model=trainer.outputs["model"],
         model_blessing=judge.outputs["model_blessing"],
@@ -366,8 +313,35 @@ def _training_components(
         ),
         custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
     )
-    resolvers = [baseline_resolver] if baseline_resolver else []
-    return [transform, *tuners, trainer, *resolvers, evaluator, judge, pusher]
+    components += [*([baseline_resolver] if baseline_resolver else []), evaluator, judge, pusher]
+    return _pipeline(config, components, target)
+
+
+def _pipeline(config: PipelineConfig, components: list, target: str) -> tfx_pipeline.Pipeline:
+    kubeflow = target == "kubeflow"
+    return tfx_pipeline.Pipeline(
+        pipeline_name=config.runtime.name,
+        pipeline_root=config.kubeflow.pipeline_root
+        if kubeflow
+        else runner_path(config, config.pipeline_root),
+        components=components,
+        enable_cache=config.runtime.enable_cache,
+        metadata_connection_config=None
+        if kubeflow
+        else metadata.sqlite_metadata_connection_config(os.path.abspath(config.metadata_path)),
+        beam_pipeline_args=list(config.runtime.beam_args),
+    )
+
+
+def check_schema(config: PipelineConfig, image_key: str, label_key: str) -> None:
+    """The schema file exists and, for imported TFRecords, names their features."""
+    if not tf.io.gfile.exists(config.data.schema):
+        raise ConfigError(
+            f"Schema file {config.data.schema} not found. Write one for this data with "
+            "`python -m pipeline infer-schema`, review it, and set data.schema to its path."
+        )
+    if config.data.tfrecords:
+        check_schema_features(config, image_key, label_key)
 
 
 def gate_settings(config: PipelineConfig) -> dict:

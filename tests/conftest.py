@@ -1,11 +1,7 @@
 """Shared test helpers: images made on the fly (Pillow + numpy) and a digest of a folder tree."""
 
-import os
-
-# One Keras for every module: TFX 1.16 needs tf_keras, so this must be set before TF is imported.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
 import hashlib
+import os
 import stat
 import sys
 import zlib
@@ -14,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+
+import components  # noqa: F401  sets TF_USE_LEGACY_KERAS before any test loads TensorFlow
 
 # Tests import `components.*`. `python -m pytest` from the repo root finds it through the current
 # folder; plain `pytest` needs the root on the path (the editable install's finder maps nothing).

@@ -32,7 +32,7 @@ _PROBE = (
 
 def cli(*args: str, cwd: str = REPO_ROOT) -> tuple[int, str, str, list[str]]:
     """(exit status, stdout, stderr without the probe's line, heavy modules imported)."""
-    env = {**os.environ, "PYTHONPATH": REPO_ROOT, "TF_USE_LEGACY_KERAS": "1"}
+    env = {**os.environ, "PYTHONPATH": REPO_ROOT}
     result = subprocess.run(
         [sys.executable, "-c", _PROBE, *args],
         cwd=cwd,
@@ -233,7 +233,7 @@ def pipeline_cli(*args: str, env: dict | None = None) -> subprocess.CompletedPro
     return subprocess.run(
         [sys.executable, "-m", "pipeline", *args],
         cwd=REPO_ROOT,
-        env={**os.environ, "TF_USE_LEGACY_KERAS": "1", **(env or {})},
+        env={**os.environ, **(env or {})},
         capture_output=True,
         text=True,
         timeout=600,
@@ -350,7 +350,7 @@ def test_two_runs_on_one_root_take_turns_and_each_reports_its_own_run(tiny_data,
     command = [sys.executable, "-m", "pipeline", "run", "--stop-after", "data", "--root", str(root)]
     command += ["--images", str(tiny_data["images"]), "--set", f"data.schema={tiny_data['schema']}"]
     command += ["--set", "data.split_buckets={train: 1, eval: 1}"]  # every class in each
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+    env = dict(os.environ)
 
     def start() -> subprocess.Popen:
         return subprocess.Popen(

@@ -32,7 +32,7 @@ def run_trainer(data, out: Path, devices: int, runs: list[dict], env: dict | Non
         [sys.executable, str(HELPER), str(out), *data, str(devices), json.dumps(runs)],
         capture_output=True,
         text=True,
-        env={**os.environ, "TF_USE_LEGACY_KERAS": "1", **(env or {})},
+        env={**os.environ, **(env or {})},
         timeout=900,
     )
     results = [

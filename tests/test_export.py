@@ -22,7 +22,7 @@ from pipeline import predict
 
 SIZE = 32
 CLASS_NAMES = ["a", "b", "c"]
-CONFIG = {"image_key": "image", "label_key": "label", "image_size": SIZE, "resize": "crop"}
+CONFIG = {"raw_image_key": "image", "raw_label_key": "label", "image_size": SIZE, "resize": "crop"}
 METADATA = {"note": "x"}
 
 
@@ -69,7 +69,7 @@ def transform_graph_and_examples(
         {image_key: [image], label_key: [label]}
         for image, label in zip(IMAGES, LABELS, strict=True)
     ]
-    config = {**CONFIG, "image_key": image_key, "label_key": label_key}
+    config = {**CONFIG, "raw_image_key": image_key, "raw_label_key": label_key}
     transform_dir = str(work / "transform_graph")
     with beam.Pipeline() as pipeline, tft_beam.Context(temp_dir=str(work / "tft_tmp")):
         transform_fn = (
@@ -145,7 +145,7 @@ def check_predictions(outputs: dict, count: int) -> None:
 
 def test_the_transform_graph_expects_image_and_label(exported):
     assert set(exported.tft_output.raw_feature_spec()) == {"image", "label"}
-    assert set(exported.tft_output.transformed_feature_spec()) == {"pixels", "label"}
+    assert set(exported.tft_output.transformed_feature_spec()) == {"pixels", "label_xf"}
 
 
 def test_all_three_signatures_are_exported(exported):
@@ -204,11 +204,13 @@ def test_serving_sees_exactly_the_training_pixels_and_predicts_as_the_model(expo
     ]
 
     transformed = loaded.signatures["transform_features"](examples=tf.constant(examples))
-    served_pixels = preprocessing.decode_pixels(transformed["pixels"], SIZE).numpy()
+    served_pixels = preprocessing.decode_pixels(transformed[preprocessing.PIXELS_KEY], SIZE).numpy()
     trained_pixels = training_pixels(exported.tft_output, exported.records)
 
     np.testing.assert_array_equal(served_pixels, trained_pixels)
-    np.testing.assert_array_equal(transformed["label"].numpy().reshape(-1), LABELS)
+    np.testing.assert_array_equal(
+        transformed[preprocessing.TRANSFORMED_LABEL_KEY].numpy().reshape(-1), LABELS
+    )
     served = loaded.signatures["serving_images"](images=tf.constant(IMAGES))
     np.testing.assert_allclose(
         exported.keras_model(trained_pixels, training=False).numpy(),

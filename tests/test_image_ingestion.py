@@ -19,7 +19,6 @@ from components.image_example_gen import (
     discover_classes,
     enforce_report,
     entries_outside_classes,
-    split_configs,
 )
 
 MIN_SIDE = 32
@@ -265,56 +264,10 @@ def test_skip_reason_names_the_extension_of_a_non_image():
     assert "no extension" in skip_reason("photo")
 
 
-# --- split_configs -----------------------------------------------------------------------------
-
-
 def make_class_folders(base: Path, *classes: str) -> Path:
     for name in classes:
         (base / name).mkdir(parents=True)
     return base
-
-
-def test_split_folders_are_the_input_splits(image_dir):
-    for split in ("train", "eval", "test"):
-        make_class_folders(image_dir / split, "cats", "dogs")
-    input_config, output_config = split_configs(str(image_dir), {"train": 8, "eval": 1})
-    assert [(s.name, s.pattern) for s in input_config.splits] == [
-        ("train", "train/*/*"),
-        ("eval", "eval/*/*"),
-        ("test", "test/*/*"),
-    ]
-    assert not output_config.split_config.splits  # the folders split; no hashing
-
-
-def test_train_and_eval_folders_without_test(image_dir):
-    for split in ("train", "eval"):
-        make_class_folders(image_dir / split, "cats", "dogs")
-    input_config, _ = split_configs(str(image_dir), {"train": 8, "eval": 1})
-    assert [s.name for s in input_config.splits] == ["train", "eval"]
-
-
-def test_no_split_folders_means_hash_buckets_by_image_id(image_dir):
-    make_class_folders(image_dir, "cats", "dogs")
-    input_config, output_config = split_configs(str(image_dir), {"train": 8, "eval": 1, "test": 1})
-    assert [(s.name, s.pattern) for s in input_config.splits] == [("all", "*/*")]
-    split_config = output_config.split_config
-    assert [(s.name, s.hash_buckets) for s in split_config.splits] == [
-        ("train", 8),
-        ("eval", 1),
-        ("test", 1),
-    ]
-    assert split_config.partition_feature_name == "image_id"
-
-
-@pytest.mark.parametrize("present, missing", [("train", "eval"), ("eval", "train")])
-def test_one_split_folder_alone_is_an_error(image_dir, present, missing):
-    make_class_folders(image_dir / present, "cats", "dogs")
-    make_class_folders(image_dir, "birds")  # a class folder beside it does not help
-    with pytest.raises(IngestionError) as error:
-        split_configs(str(image_dir), {"train": 8, "eval": 1})
-    message = str(error.value)
-    assert f"has {present}/ but" in message
-    assert f"{missing}/" in message
 
 
 # --- discover_classes --------------------------------------------------------------------------

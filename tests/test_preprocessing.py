@@ -121,7 +121,7 @@ def test_decode_pixels_accepts_the_transformed_column_shape():
     assert preprocessing.decode_pixels(strings, 32).shape == (2, 32, 32, 3)
 
 
-CONFIG = {"image_key": "image", "label_key": "label", "image_size": 32, "resize": "crop"}
+CONFIG = {"raw_image_key": "image", "raw_label_key": "label", "image_size": 32, "resize": "crop"}
 
 
 def test_preprocessing_fn_outputs_pixels_and_label(format_bytes):
@@ -132,15 +132,15 @@ def test_preprocessing_fn_outputs_pixels_and_label(format_bytes):
 
     outputs = preprocessing.preprocessing_fn(inputs, CONFIG)
 
-    assert set(outputs) == {preprocessing.PIXELS_KEY, preprocessing.LABEL_KEY}
+    assert set(outputs) == {preprocessing.PIXELS_KEY, preprocessing.TRANSFORMED_LABEL_KEY}
     assert outputs["pixels"].dtype == tf.string
     decoded = preprocessing.decode_pixels(outputs["pixels"], 32)
     assert decoded.shape == (5, 32, 32, 3)
     expected = preprocessing.images_to_pixels(format_bytes, 32, "crop")
     np.testing.assert_array_equal(decoded.numpy(), expected.numpy())
-    assert outputs["label"].dtype == tf.int64
-    assert outputs["label"].shape == (5,)
-    assert outputs["label"].numpy().tolist() == [0, 1, 2, 3, 4]
+    assert outputs[preprocessing.TRANSFORMED_LABEL_KEY].dtype == tf.int64
+    assert outputs[preprocessing.TRANSFORMED_LABEL_KEY].shape == (5,)
+    assert outputs[preprocessing.TRANSFORMED_LABEL_KEY].numpy().tolist() == [0, 1, 2, 3, 4]
 
 
 def test_preprocessing_fn_without_label_returns_only_pixels(format_bytes):

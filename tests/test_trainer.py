@@ -177,7 +177,7 @@ def test_mixed_precision_on_sets_the_policy(restore_policy):
 
 
 def test_class_names_come_from_the_schema():
-    assert trainer.class_names_for(SAMPLE_SCHEMA, []) == [
+    assert trainer.class_names_for(SAMPLE_SCHEMA, [], label_key="label") == [
         "animals",
         "food",
         "people",
@@ -187,7 +187,7 @@ def test_class_names_come_from_the_schema():
 
 
 def test_configured_class_names_take_precedence():
-    assert trainer.class_names_for(SAMPLE_SCHEMA, ["b", "a"]) == ["b", "a"]
+    assert trainer.class_names_for(SAMPLE_SCHEMA, ["b", "a"], label_key="label") == ["b", "a"]
 
 
 def test_without_a_class_list_the_names_are_label_numbers(tmp_path):
@@ -200,4 +200,4 @@ def test_without_a_class_list_the_names_are_label_numbers(tmp_path):
     path = tmp_path / "schema.pbtxt"
     path.write_text(text_format.MessageToString(schema))
 
-    assert trainer.class_names_for(str(path), []) == ["0", "1", "2", "3", "4"]
+    assert trainer.class_names_for(str(path), [], label_key="label") == ["0", "1", "2", "3", "4"]

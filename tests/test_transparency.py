@@ -22,8 +22,8 @@ from pipeline.predict import PredictError, read_images
 SIZE = 32
 CLASS_NAMES = ["a", "b"]
 CONFIG = {
-    "image_key": "image",
-    "label_key": "label",
+    "raw_image_key": "image",
+    "raw_label_key": "label",
     "image_size": SIZE,
     "resize": "crop",
     "background": [255, 255, 255],

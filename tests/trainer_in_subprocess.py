@@ -12,15 +12,17 @@ as it is). RUNS_JSON: a list of training-option overrides, one run_fn call each 
 """
 
 import json
-import os
 import sys
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 TESTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(TESTS.parent))
 
+# isort: off
+import components  # noqa: E402, F401  first: sets TF_USE_LEGACY_KERAS before TensorFlow loads
 import tensorflow as tf  # noqa: E402
+
+# isort: on
 
 
 def split_cpu(devices: int) -> None:
@@ -36,24 +38,27 @@ def main(out: Path, transform_graph: str, records: str, devices: int, runs: list
     from tfx.components.trainer.fn_args_utils import FnArgs
 
     from components import export, trainer
-    from pipeline.config import PipelineConfig
+    from components.trainer_settings import TrainerSettings
+    from pipeline.config import TrainingConfig
 
     for index, overrides in enumerate(runs):
-        config = {
-            **vars(PipelineConfig().training),
-            "weights": "none",
-            "epochs": 1,
-            "fine_tune_epochs": 1,
+        training = TrainingConfig(
+            weights="none",
+            epochs=1,
+            fine_tune_epochs=1,
             # 3 examples, one batch: every replica gets some (oneDNN's CPU convolution fails
             # on a replica's empty share of a last, short batch).
-            "batch_size": 3,
-            "early_stopping_patience": 0,
-            "image_size": 32,
-            "class_names": ["a", "b", "c"],
-            "raw_image_key": "image",
-            "raw_label_key": "label",
+            batch_size=3,
+            early_stopping_patience=0,
             **overrides,
-        }
+        )
+        settings = TrainerSettings(
+            training=training,
+            image_size=32,
+            class_names=["a", "b", "c"],
+            raw_image_key="image",
+            raw_label_key="label",
+        )
         run = out / f"run{index}"
         trainer.run_fn(
             FnArgs(
@@ -62,7 +67,7 @@ def main(out: Path, transform_graph: str, records: str, devices: int, runs: list
                 transform_output=transform_graph,
                 serving_model_dir=str(run / "serving"),
                 model_run_dir=str(run / "run"),
-                custom_config=config,
+                custom_config=settings.to_custom_config(),
             )
         )
         history = json.loads((run / "run" / trainer.HISTORY_FILE).read_text())["history"]
