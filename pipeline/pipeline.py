@@ -1,4 +1,8 @@
-"""create_pipeline(config): the DAG from images to a pushed model, the same for every runner."""
+"""create_pipeline(config): the DAG from images to a pushed model, the same for every runner.
+
+create_pipeline comes first and reads top to bottom, a comment per component; the helpers it
+calls (paths, class names, the schema checks, the baseline) follow it.
+"""
 
 from __future__ import annotations
 
@@ -48,124 +52,6 @@ from pipeline.config import ConfigError, PipelineConfig, background_rgb
 
 STAGES = ("data", "train", "all")  # how far a pipeline goes: validation, training, push
 TARGETS = ("local", "kubeflow")  # who runs it: this machine (LocalDagRunner, Airflow), or KFP
-
-
-def runner_path(config: PipelineConfig, path: str, target: str = "local") -> str:
-    """A path as the pipeline's steps will see it. URLs (gs://...) pass unchanged; a relative
-    local path is made absolute on this machine, or for Kubeflow inside the image, where the
-    Dockerfile puts the project (kubeflow.project_dir)."""
-    if "://" in path or os.path.isabs(path):
-        return path
-    if target == "kubeflow":
-        return posixpath.join(config.kubeflow.project_dir, path)
-    return os.path.abspath(path)
-
-
-def make_example_gen(
-    config: PipelineConfig, target: str = "local", *, class_names: list[str] | None
-) -> tuple[ImageExampleGen | tfrecord_import.TFRecordExampleGen, list[str]]:
-    """ImageExampleGen for an image folder, ImportExampleGen for existing TFRecords, and the
-    names of the splits it writes (components/splits.py finds them). class_names: the schema's
-    class list, which an image's label is the position in (None: the sorted class folders, for
-    infer-schema, which has no schema yet)."""
-    data = config.data
-    try:
-        if data.tfrecords:
-            input_config, output_config = splits.tfrecord_split_configs(
-                data.tfrecords, data.split_buckets, data.splits
-            )
-        else:
-            input_config, output_config = splits.image_split_configs(
-                data.images, data.split_buckets, data.splits, partition_feature=IMAGE_ID_KEY
-            )
-    except splits.SplitLayoutError as error:
-        raise ConfigError(str(error)) from None
-    if data.tfrecords:
-        # ImportExampleGen, reading each split with the compression its files' first bytes
-        # show, not their names.
-        example_gen = tfrecord_import.TFRecordExampleGen(
-            input_base=runner_path(config, data.tfrecords, target),
-            input_config=input_config,
-            output_config=output_config,
-        )
-    else:
-        example_gen = ImageExampleGen(
-            input_base=runner_path(config, data.images, target),
-            split_buckets=data.split_buckets,
-            min_side=config.ingestion.min_side,
-            max_pixels=config.ingestion.max_pixels,
-            max_bad_fraction=config.ingestion.max_bad_fraction,
-            class_names=class_names,
-            duplicates=config.validation.duplicates,
-            # Found above from the folder as this machine sees it; the steps may see it elsewhere.
-            input_config=input_config,
-            output_config=output_config,
-        )
-    return example_gen, splits.split_names(input_config, output_config)
-
-
-def feature_keys(config: PipelineConfig) -> tuple[str, str]:
-    """(image, label) feature names of the raw examples."""
-    if config.data.tfrecords:
-        return config.data.image_feature, config.data.label_feature
-    return RAW_IMAGE_KEY, RAW_LABEL_KEY
-
-
-def schema_class_names(config: PipelineConfig) -> list[str]:
-    """The class list of the schema (its class_name domain): the labels of an image folder."""
-    names = class_names_from_schema(tfdv.load_schema_text(config.data.schema))
-    if not names:
-        raise ConfigError(
-            f"The schema {config.data.schema} has no class_name domain, so the labels of the "
-            "image folder are undefined. Write a schema for this data with `python -m pipeline "
-            "infer-schema`, review its class list (labels are positions in it) and use it."
-        )
-    return names
-
-
-def check_schema_features(config: PipelineConfig, image_key: str, label_key: str) -> None:
-    """Imported examples name their own features: a schema without the configured ones (the
-    bundled sample schema, say) would fail deep in the run, so say now which command writes one."""
-    names = {f.name for f in tfdv.load_schema_text(config.data.schema).feature}
-    missing = [key for key in (image_key, label_key) if key not in names]
-    if not missing:
-        return
-    try:
-        path, features = tfrecord_import.first_example_features(config.data.tfrecords)
-        found = f"The examples' features (first record of {path}): {', '.join(features)}. "
-    except (tf.errors.OpError, OSError, ValueError) as error:
-        found = f"(The examples could not be read from here: {error}) "
-    raise ConfigError(
-        f"The schema {config.data.schema} has no feature {' or '.join(map(repr, missing))} "
-        f"(data.image_feature={image_key!r}, data.label_feature={label_key!r}); its features: "
-        f"{', '.join(sorted(names))}. {found}Write a schema for these examples with\n"
-        f"  python -m pipeline infer-schema --tfrecords {config.data.tfrecords} "
-        f"--set data.image_feature={image_key} --set data.label_feature={label_key} "
-        f"--set data.class_names={','.join(config.data.class_names) or 'NAME0,NAME1,...'} "
-        "--out SCHEMA.pbtxt\nreview it, and run with --set data.schema=SCHEMA.pbtxt."
-    )
-
-
-def class_names(config: PipelineConfig) -> list[str]:
-    """data.class_names, or the schema's class list; both set, they must be the same list."""
-    schema_names = class_names_from_schema(tfdv.load_schema_text(config.data.schema))
-    if config.data.class_names:
-        if schema_names and list(config.data.class_names) != schema_names:
-            raise ConfigError(
-                f"data.class_names is {list(config.data.class_names)} but the schema "
-                f"{config.data.schema} lists the classes {schema_names}: a label is a position "
-                "in this list, so they must be the same, in the same order. Fix "
-                "data.class_names, or write a schema for this data with `python -m pipeline "
-                "infer-schema`."
-            )
-        return list(config.data.class_names)
-    names = schema_names
-    if not names:
-        raise ConfigError(
-            f"No class names: the schema {config.data.schema} has no class_name domain. Set "
-            "data.class_names (in label order) for imported TFRecords."
-        )
-    return names
 
 
 def create_pipeline(
@@ -331,6 +217,127 @@ def _pipeline(config: PipelineConfig, components: list, target: str) -> tfx_pipe
         else metadata.sqlite_metadata_connection_config(os.path.abspath(config.metadata_path)),
         beam_pipeline_args=list(config.runtime.beam_args),
     )
+
+
+# --- What create_pipeline builds on -------------------------------------------------------------
+
+
+def runner_path(config: PipelineConfig, path: str, target: str = "local") -> str:
+    """A path as the pipeline's steps will see it. URLs (gs://...) pass unchanged; a relative
+    local path is made absolute on this machine, or for Kubeflow inside the image, where the
+    Dockerfile puts the project (kubeflow.project_dir)."""
+    if "://" in path or os.path.isabs(path):
+        return path
+    if target == "kubeflow":
+        return posixpath.join(config.kubeflow.project_dir, path)
+    return os.path.abspath(path)
+
+
+def make_example_gen(
+    config: PipelineConfig, target: str = "local", *, class_names: list[str] | None
+) -> tuple[ImageExampleGen | tfrecord_import.TFRecordExampleGen, list[str]]:
+    """ImageExampleGen for an image folder, ImportExampleGen for existing TFRecords, and the
+    names of the splits it writes (components/splits.py finds them). class_names: the schema's
+    class list, which an image's label is the position in (None: the sorted class folders, for
+    infer-schema, which has no schema yet)."""
+    data = config.data
+    try:
+        if data.tfrecords:
+            input_config, output_config = splits.tfrecord_split_configs(
+                data.tfrecords, data.split_buckets, data.splits
+            )
+        else:
+            input_config, output_config = splits.image_split_configs(
+                data.images, data.split_buckets, data.splits, partition_feature=IMAGE_ID_KEY
+            )
+    except splits.SplitLayoutError as error:
+        raise ConfigError(str(error)) from None
+    if data.tfrecords:
+        # ImportExampleGen, reading each split with the compression its files' first bytes
+        # show, not their names.
+        example_gen = tfrecord_import.TFRecordExampleGen(
+            input_base=runner_path(config, data.tfrecords, target),
+            input_config=input_config,
+            output_config=output_config,
+        )
+    else:
+        example_gen = ImageExampleGen(
+            input_base=runner_path(config, data.images, target),
+            split_buckets=data.split_buckets,
+            min_side=config.ingestion.min_side,
+            max_pixels=config.ingestion.max_pixels,
+            max_bad_fraction=config.ingestion.max_bad_fraction,
+            class_names=class_names,
+            duplicates=config.validation.duplicates,
+            # Found above from the folder as this machine sees it; the steps may see it elsewhere.
+            input_config=input_config,
+            output_config=output_config,
+        )
+    return example_gen, splits.split_names(input_config, output_config)
+
+
+def feature_keys(config: PipelineConfig) -> tuple[str, str]:
+    """(image, label) feature names of the raw examples."""
+    if config.data.tfrecords:
+        return config.data.image_feature, config.data.label_feature
+    return RAW_IMAGE_KEY, RAW_LABEL_KEY
+
+
+def schema_class_names(config: PipelineConfig) -> list[str]:
+    """The class list of the schema (its class_name domain): the labels of an image folder."""
+    names = class_names_from_schema(tfdv.load_schema_text(config.data.schema))
+    if not names:
+        raise ConfigError(
+            f"The schema {config.data.schema} has no class_name domain, so the labels of the "
+            "image folder are undefined. Write a schema for this data with `python -m pipeline "
+            "infer-schema`, review its class list (labels are positions in it) and use it."
+        )
+    return names
+
+
+def check_schema_features(config: PipelineConfig, image_key: str, label_key: str) -> None:
+    """Imported examples name their own features: a schema without the configured ones (the
+    bundled sample schema, say) would fail deep in the run, so say now which command writes one."""
+    names = {f.name for f in tfdv.load_schema_text(config.data.schema).feature}
+    missing = [key for key in (image_key, label_key) if key not in names]
+    if not missing:
+        return
+    try:
+        path, features = tfrecord_import.first_example_features(config.data.tfrecords)
+        found = f"The examples' features (first record of {path}): {', '.join(features)}. "
+    except (tf.errors.OpError, OSError, ValueError) as error:
+        found = f"(The examples could not be read from here: {error}) "
+    raise ConfigError(
+        f"The schema {config.data.schema} has no feature {' or '.join(map(repr, missing))} "
+        f"(data.image_feature={image_key!r}, data.label_feature={label_key!r}); its features: "
+        f"{', '.join(sorted(names))}. {found}Write a schema for these examples with\n"
+        f"  python -m pipeline infer-schema --tfrecords {config.data.tfrecords} "
+        f"--set data.image_feature={image_key} --set data.label_feature={label_key} "
+        f"--set data.class_names={','.join(config.data.class_names) or 'NAME0,NAME1,...'} "
+        "--out SCHEMA.pbtxt\nreview it, and run with --set data.schema=SCHEMA.pbtxt."
+    )
+
+
+def class_names(config: PipelineConfig) -> list[str]:
+    """data.class_names, or the schema's class list; both set, they must be the same list."""
+    schema_names = class_names_from_schema(tfdv.load_schema_text(config.data.schema))
+    if config.data.class_names:
+        if schema_names and list(config.data.class_names) != schema_names:
+            raise ConfigError(
+                f"data.class_names is {list(config.data.class_names)} but the schema "
+                f"{config.data.schema} lists the classes {schema_names}: a label is a position "
+                "in this list, so they must be the same, in the same order. Fix "
+                "data.class_names, or write a schema for this data with `python -m pipeline "
+                "infer-schema`."
+            )
+        return list(config.data.class_names)
+    names = schema_names
+    if not names:
+        raise ConfigError(
+            f"No class names: the schema {config.data.schema} has no class_name domain. Set "
+            "data.class_names (in label order) for imported TFRecords."
+        )
+    return names
 
 
 def check_schema(config: PipelineConfig, image_key: str, label_key: str) -> None:
