@@ -85,3 +85,16 @@ def test_folders_and_hash_layouts_do_not_read_the_folder(tmp_path):
 def test_auto_says_what_to_do_when_the_folder_cannot_be_listed(tmp_path):
     with pytest.raises(SplitLayoutError, match="data.splits=folders .* or data.splits=hash"):
         image_split_configs(str(tmp_path / "not-here"), BUCKETS)
+
+
+def test_the_pipeline_refuses_a_lone_split_folder_before_anything_runs(tmp_path):
+    from pipeline.config import ConfigError, load_config
+    from pipeline.pipeline import create_pipeline
+
+    make_folders(tmp_path / "images" / "train", "animals", "food")
+    config = load_config(
+        overrides=[f"runtime.root={tmp_path / 'run'}", f"data.images={tmp_path / 'images'}"]
+    )
+    with pytest.raises(ConfigError, match="has train/ but a split folder layout needs both"):
+        create_pipeline(config)
+    assert not (tmp_path / "run").exists()
