@@ -369,6 +369,8 @@ def _quietly(config: PipelineConfig, command: str, body: Callable[[Console], int
     with logs_to_file(log_path, verbose=False) as console:
         try:
             return body(console)
+        except BrokenPipeError:
+            raise  # the reader went away: nothing to say, and nowhere to say it (see main)
         except Exception as error:
             traceback.print_exc()  # stderr is the log file here
             status = _exit_status_of(error)
@@ -535,5 +537,17 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
 
 
+def _exit_quietly_on_broken_pipe() -> int:
+    """The reader of our output went away (`... | head`): stop without a traceback, as Unix
+    tools do. Python's own flush at exit would fail too, so stdout goes to /dev/null first."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_FAILED
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        status = main()
+    except BrokenPipeError:
+        status = _exit_quietly_on_broken_pipe()
+    sys.exit(status)
