@@ -77,7 +77,12 @@ def check_latest_baseline(store, model_id: int, serving_dir: str) -> None:
         return
     blessing = max(blessings, key=lambda b: _int_property(b, _MODEL_ID))
     (model,) = store.get_artifacts_by_id([_int_property(blessing, _MODEL_ID)])
-    check_baseline(store, _as_tfx(model, standard_artifacts.Model), blessing, serving_dir)
+    check_baseline(
+        store,
+        model=_as_tfx(model, standard_artifacts.Model),
+        blessing=blessing,
+        serving_dir=serving_dir,
+    )
 
 
 def _int_property(artifact, name: str) -> int:

@@ -168,7 +168,9 @@ def DataGate(
     for split in artifact_utils.decode_split_names(anomalies.split_names):
         lines += describe_anomalies(split, _load_anomalies(anomalies, split))
     lines += label_range_anomalies(statistics, label_key, json.loads(class_names))
-    lines += label_drift_anomalies(statistics, schema.uri, label_drift_threshold, label_key)
+    lines += label_drift_anomalies(
+        statistics, schema_uri=schema.uri, threshold=label_drift_threshold, label_key=label_key
+    )
     with tf.io.gfile.GFile(os.path.join(result.uri, RESULT_FILE), "w") as f:
         data = data_counts(statistics, label_key, json.loads(class_names))
         json.dump({"anomalies": lines, "data": data}, f, indent=2)

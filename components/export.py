@@ -78,7 +78,13 @@ def export_model(
     metadata: dict[str, Any],
     raw_image_key: str,
 ) -> None:
-    signatures = make_signatures(model, tf_transform_output, class_names, image_size, raw_image_key)
+    signatures = make_signatures(
+        model,
+        tf_transform_output,
+        class_names=class_names,
+        image_size=image_size,
+        raw_image_key=raw_image_key,
+    )
     tf.saved_model.save(model, export_dir, signatures=signatures)
     path = os.path.join(export_dir, METADATA_FILE)
     tf.io.gfile.makedirs(os.path.dirname(path))

@@ -102,7 +102,7 @@ def cautious_estimate(value: float, n: int, tfma_interval: tuple[float, float] |
     low, high = wilson_interval(round(value * n), n)
     if tfma_interval is not None:
         low, high = min(low, tfma_interval[0]), max(high, tfma_interval[1])
-    return Estimate(value, max(0.0, low), min(1.0, high), n)
+    return Estimate(value=value, lower=max(0.0, low), upper=min(1.0, high), n=n)
 
 
 def paired_comparison(
@@ -168,7 +168,13 @@ def judge(evidence: Evidence, settings: GateSettings) -> Judgement:
         comparison, reason = _change_verdict(evidence.paired, settings)
         if reason:
             reasons.append(reason)
-    return Judgement(not reasons, reasons, notes, comparison, kind)
+    return Judgement(
+        blessed=not reasons,
+        reasons=reasons,
+        notes=notes,
+        comparison=comparison,
+        random_weights=kind,
+    )
 
 
 def _evidence_reasons(evidence: Evidence, settings: GateSettings) -> list[str]:

@@ -225,7 +225,7 @@ class _CheckAndEncode(beam.DoFn):
             }
             yield beam.pvalue.TaggedOutput("events", json.dumps(event))
             return
-        yield _make_example(data, label, class_name, rel, check)
+        yield _make_example(data, label=label, class_name=class_name, rel=rel, check=check)
 
 
 def _link_problem(path: str) -> str:

@@ -226,7 +226,12 @@ def Judge(
             "split": split,
             "fingerprint": model_fingerprint,
             "gallery": gallery(
-                candidate, records, labels, probabilities, class_names, metadata["image_size"]
+                candidate,
+                records,
+                labels=labels,
+                probabilities=probabilities,
+                class_names=class_names,
+                image_size=metadata["image_size"],
             ),
         },
     )

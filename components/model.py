@@ -131,10 +131,17 @@ def build_transfer_model(
         include_top=False, weights=base_weights.keras_arg, input_shape=(image_size, image_size, 3)
     )
     features = base(VGGPreprocess(name="vgg_preprocess")(pixels))
-    head_model = build_head(tuple(base.output_shape[1:]), num_classes, head, head_units, dropout)
+    head_model = build_head(
+        tuple(base.output_shape[1:]), num_classes, head=head, units=head_units, dropout=dropout
+    )
     model = keras.Model(pixels, head_model(features), name="vgg16_transfer")
     freeze_base(base)
-    return TransferModel(model, base, head_model, keras.Model(pixels, features, name="features"))
+    return TransferModel(
+        model=model,
+        base=base,
+        head=head_model,
+        feature_extractor=keras.Model(pixels, features, name="features"),
+    )
 
 
 def freeze_base(base: keras.Model) -> None:

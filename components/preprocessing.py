@@ -94,9 +94,9 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]
     """The tf.Transform entry point (referenced by import path from the pipeline)."""
     pixels = images_to_pixels(
         inputs[custom_config["raw_image_key"]],
-        custom_config["image_size"],
-        custom_config["resize"],
-        tuple(custom_config.get("background", WHITE)),  # transform.background, as R, G, B
+        size=custom_config["image_size"],
+        policy=custom_config["resize"],
+        background=tuple(custom_config.get("background", WHITE)),  # as R, G, B
     )
     outputs = {PIXELS_KEY: encode_pixels(pixels)}
     raw_label_key = custom_config["raw_label_key"]

@@ -52,7 +52,7 @@ def check_model(model_dir: str, sample: dict) -> list[str]:
                 f"{name} failed on {len(values)} inputs: {type(error).__name__}: {first}"
             )
             continue
-        problems += _check_outputs(name, outputs, expected, class_names)
+        problems += _check_outputs(name, outputs, expected=expected, class_names=class_names)
     if hasattr(model, "class_names"):
         served = [n.decode() for n in model.class_names.numpy()]
         if served != class_names:

@@ -241,7 +241,12 @@ def train(
                 train_batches,
                 validation_data=validation,
                 epochs=epochs,
-                callbacks=_callbacks(phase, training.early_stopping_patience, history, log_dir),
+                callbacks=_callbacks(
+                    phase,
+                    patience=training.early_stopping_patience,
+                    history=history,
+                    log_dir=log_dir,
+                ),
                 verbose=2,
             )
 
@@ -262,7 +267,9 @@ def train(
             fit(
                 transfer.head,
                 learning_rate=training.learning_rate,
-                train_batches=training_batches(train_features, batch, seed, augment_images=False),
+                train_batches=training_batches(
+                    train_features, batch_size=batch, seed=seed, augment_images=False
+                ),
                 validation=eval_features.batch(batch),
                 epochs=training.epochs,
                 phase="phase1",
@@ -273,7 +280,9 @@ def train(
         fit(
             transfer.model,
             learning_rate=training.learning_rate,
-            train_batches=training_batches(train_images, batch, seed, training.augment),
+            train_batches=training_batches(
+                train_images, batch_size=batch, seed=seed, augment_images=training.augment
+            ),
             validation=eval_batches,
             epochs=training.epochs,
             phase="phase1",
@@ -285,7 +294,9 @@ def train(
         fit(
             transfer.model,
             learning_rate=training.fine_tune_learning_rate,
-            train_batches=training_batches(train_images, batch, seed, training.augment),
+            train_batches=training_batches(
+                train_images, batch_size=batch, seed=seed, augment_images=training.augment
+            ),
             validation=eval_batches,
             epochs=training.fine_tune_epochs,
             phase="phase2",

@@ -305,7 +305,7 @@ def _run_locked(config: PipelineConfig, args: argparse.Namespace) -> int:
                 message = f"The pipeline failed: {type(error).__name__}: {error}"
             _say_failed(console, args.verbose, f"\n{message}")
             run_id = steps.run_id or _run_id_now()
-            _record_failure(config, run_id, message, status, log_path, started)
+            _record_failure(config, run_id, message, status=status, log=log_path, started=started)
             _print_report(config, console.out, run_id=run_id, error=message)
             return status
         record = build_record(config, steps.run_id)
@@ -411,7 +411,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from pipeline.predict import predict, weights_note
 
         model_dir, predictions = predict(
-            args.model or config.serving_dir, args.files, args.top, config.ingestion.max_pixels
+            args.model or config.serving_dir,
+            args.files,
+            top_k=args.top,
+            max_pixels=config.ingestion.max_pixels,
         )
         print(f"Model: {model_dir}{weights_note(model_dir)}", file=console.out)
         for prediction in predictions:

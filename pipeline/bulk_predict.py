@@ -226,7 +226,7 @@ def score_folder(
     finally:
         stop_reporting()
     scored, not_scored = _count_rows(out_path, fmt)
-    return BulkResult(model_dir, out_path, scored, not_scored)
+    return BulkResult(model_dir=model_dir, out_path=out_path, scored=scored, not_scored=not_scored)
 
 
 def read_rows(out_path: str) -> list[dict[str, Any]]:

@@ -53,7 +53,7 @@ def infer_schema(config: PipelineConfig, out_path: str) -> str:
         inferred = tfdv.load_schema_text(_one(scratch, "SchemaGen/schema/*/schema.pbtxt"))
         class_names = config.data.class_names or _ingested_class_names(scratch)
     image_key, label_key = feature_keys(config)
-    schema = curate_schema(inferred, class_names, image_key, label_key)
+    schema = curate_schema(inferred, class_names, image_key=image_key, label_key=label_key)
     os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
     tfdv.write_schema_text(schema, out_path)
     return out_path
