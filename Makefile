@@ -5,7 +5,6 @@ PYTHON ?= python3.10
 VENV   := .venv
 BIN    := $(VENV)/bin
 UV     := $(BIN)/uv
-export TF_USE_LEGACY_KERAS := 1
 
 .PHONY: run test test-fast lint format sample-data fashion-mnist lock clean
 
