@@ -270,7 +270,7 @@ def _run_locked(config: PipelineConfig, args: argparse.Namespace) -> int:
     print(f"Pipeline {config.runtime.name}: logs in {log_path}", flush=True)
     with logs_to_file(log_path, args.verbose) as console:
         from components.data_gate import DataValidationError
-        from components.image_example_gen import IngestionError
+        from components.ingestion_report import IngestionError
         from components.model import WeightsUnavailableError, resolve_base_weights
         from pipeline.history.build import build_record
         from pipeline.history.console import summary_text
@@ -351,7 +351,7 @@ def _log_folder(config: PipelineConfig) -> str:
 
 def _exit_status_of(error: Exception) -> int:
     from components.data_gate import DataValidationError
-    from components.image_example_gen import IngestionError
+    from components.ingestion_report import IngestionError
     from pipeline.history.store import RunLookupError
     from pipeline.predict import PredictError
 

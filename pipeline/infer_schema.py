@@ -14,7 +14,7 @@ from tfx.orchestration import metadata
 from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-from components.image_example_gen import IngestionError
+from components.ingestion_report import IngestionError
 from components.schema import curate_schema
 from pipeline.config import ConfigError, PipelineConfig
 from pipeline.pipeline import feature_keys, make_example_gen

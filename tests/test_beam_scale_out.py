@@ -8,7 +8,7 @@ import tensorflow as tf
 from conftest import make_colour_classes, schema_for_classes
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
-from components.image_example_gen import REPORT_FILE
+from components.ingestion_report import REPORT_FILE
 from pipeline.config import load_config
 from pipeline.pipeline import create_pipeline
 

@@ -16,12 +16,8 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 
 from components import image_example_gen
-from components.image_example_gen import (
-    HASHES_FILE,
-    REPORT_FILE,
-    ImageExampleGen,
-    IngestionReport,
-)
+from components.image_example_gen import ImageExampleGen, IngestionReport
+from components.ingestion_report import HASHES_FILE, REPORT_FILE
 
 pytestmark = pytest.mark.slow
 

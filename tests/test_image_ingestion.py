@@ -13,13 +13,11 @@ from PIL import Image
 from components import image_checks
 from components.image_checks import check_image_bytes, skip_reason
 from components.image_example_gen import (
-    IngestionError,
-    build_report,
     check_class_folders,
     discover_classes,
-    enforce_report,
     entries_outside_classes,
 )
+from components.ingestion_report import IngestionError, build_report, enforce_report
 
 MIN_SIDE = 32
 MAX_PIXELS = 40_000_000
