@@ -171,13 +171,33 @@ def test_report_renders_in_chromium_without_any_request(pipeline_run, tmp_path):
     assert seen["anomalies"] == "none"
 
 
-def test_report_command_rebuilds_the_same_page_from_the_metadata_store(pipeline_run, capfd):
+def test_report_command_writes_the_same_page_again(pipeline_run, capfd):
     written = report_line(pipeline_run["out"])
     before = written.read_text()
     written.unlink()
     assert main(["report", "--root", str(pipeline_run["root"])]) == 0  # default: the latest
     assert capfd.readouterr().out.strip() == f"Wrote {written}"
     assert written.read_text() == before
+
+
+def test_a_run_without_saved_page_data_gets_its_page_from_the_artifacts(pipeline_run, tmp_path):
+    """A run made before page data was saved (or whose end could not save it): `report` reads
+    the artifacts, writes the same page, and saves the page data for the next `report`."""
+    page_data = _saved(pipeline_run, ".page.json")
+    saved = page_data.read_text()
+    page_data.unlink()
+    out = tmp_path / "page.html"
+    run_id = _record(pipeline_run)["run_id"]
+    try:
+        assert (
+            main(["report", run_id[:16], "--root", str(pipeline_run["root"]), "--out", str(out)])
+            == 0
+        )
+        assert out.read_bytes() == report_line(pipeline_run["out"]).read_bytes()
+        assert page_data.read_text() == saved  # saved again, as the run's end saved it
+    finally:
+        if not page_data.exists():
+            page_data.write_text(saved)
 
 
 def test_runs_json_lists_the_run(pipeline_run, capfd):
@@ -259,11 +279,24 @@ def test_a_failed_run_gets_a_report_of_what_exists(pipeline_run, tmp_path):
     assert "jpeg" in seen["anomalies"]
     charts = {figure_id for figure_id, _, width in seen["images"] if width > 0}
     assert {"chart-step-times", "chart-examples-per-class"} <= charts
+    # `report` renders the same page from what the failed run saved, its error included.
+    page = report_line(out)
+    assert "<h3>Error</h3><pre>Data validation stopped the run: " in page.read_text()
+    assert page.with_suffix(".page.json").exists()
+    again = tmp_path / "again.html"
+    assert main(["report", "--root", str(tmp_path / "runs"), "--out", str(again)]) == 0
+    assert again.read_bytes() == page.read_bytes()
+
+
+def _saved(pipeline_run, suffix: str = ".json") -> Path:
+    """The run's saved record (.json) or page data (.page.json)."""
+    paths = (pipeline_run["root"] / "reports").glob("run-*.json")
+    (path,) = [p for p in paths if p.name.endswith(".page.json") == (suffix == ".page.json")]
+    return path
 
 
 def _record(pipeline_run) -> dict:
-    (path,) = (pipeline_run["root"] / "reports").glob("run-*.json")
-    return json.loads(path.read_text())
+    return json.loads(_saved(pipeline_run).read_text())
 
 
 def test_the_console_summary_the_page_runs_and_show_agree_with_the_run_record(pipeline_run, capfd):
@@ -325,12 +358,12 @@ def test_the_console_summary_the_page_runs_and_show_agree_with_the_run_record(pi
 HISTORY_COMMANDS = [["runs"], ["runs", "--json"], ["show"]]
 
 
-@pytest.mark.parametrize("command", HISTORY_COMMANDS, ids=" ".join)
-def test_history_commands_import_no_tensorflow_tfx_or_tfma(pipeline_run, command):
+def main_in_a_fresh_python(argv: list[str]) -> tuple[dict, subprocess.CompletedProcess]:
+    """main(argv) in a new interpreter: its exit status and the heavy modules it imported."""
     script = (
         "import json, sys\n"
         "from pipeline.__main__ import main\n"
-        f"code = main({[*command, '--root', str(pipeline_run['root'])]!r})\n"
+        f"code = main({argv!r})\n"
         "heavy = sorted(m for m in sys.modules if m.split('.')[0] in "
         "('tensorflow', 'tfx', 'tensorflow_model_analysis', 'keras', 'tf_keras'))\n"
         "print(json.dumps({'code': code, 'heavy': heavy}), file=sys.stderr)\n"
@@ -338,16 +371,33 @@ def test_history_commands_import_no_tensorflow_tfx_or_tfma(pipeline_run, command
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
     )
-    result = json.loads(done.stderr.strip().splitlines()[-1])
+    return json.loads(done.stderr.strip().splitlines()[-1]), done
+
+
+@pytest.mark.parametrize("command", HISTORY_COMMANDS, ids=" ".join)
+def test_history_commands_import_no_tensorflow_tfx_or_tfma(pipeline_run, command):
+    result, done = main_in_a_fresh_python([*command, "--root", str(pipeline_run["root"])])
     assert result == {"code": 0, "heavy": []}, done.stderr
     assert _record(pipeline_run)["run_id"] in done.stdout
+
+
+def test_report_renders_the_saved_page_data_without_tensorflow_tfx_or_tfma(pipeline_run, tmp_path):
+    """The run saved its record and page data when it ended; `report RUN` renders its page from
+    them alone, the same bytes as the page the run wrote."""
+    assert _saved(pipeline_run, ".page.json").exists()
+    run_id = _record(pipeline_run)["run_id"]
+    out = tmp_path / "page.html"
+    argv = ["report", run_id, "--root", str(pipeline_run["root"]), "--out", str(out)]
+    result, done = main_in_a_fresh_python(argv)
+    assert result == {"code": 0, "heavy": []}, done.stderr
+    assert out.read_bytes() == report_line(pipeline_run["out"]).read_bytes()
 
 
 def test_a_run_without_a_saved_record_is_listed_from_the_store(pipeline_run, capfd, tmp_path):
     """A run made by another runner (or before records were saved) still shows what the store
     holds: its status, decision and push; the rest is marked unread."""
     root = pipeline_run["root"]
-    (path,) = (root / "reports").glob("run-*.json")
+    path = _saved(pipeline_run)
     kept = tmp_path / path.name
     path.rename(kept)
     try:

@@ -1,16 +1,28 @@
 """The report's pieces without a pipeline run: escaping, histogram re-binning, per-class
-metrics from a confusion matrix, the gate's rules and the paired counts."""
+metrics from a confusion matrix, the gate's rules and the paired counts, and the page data saved
+beside the record."""
 
+import json
+import os
 from dataclasses import asdict
 
 import numpy as np
 
 from components.gate import Evidence, GateSettings, cautious_estimate, judge, paired_comparison
+from pipeline.config import load_config
 from pipeline.history.charts import rebin
 from pipeline.history.html import render
 from pipeline.history.html_evaluation import top1_per_class
-from pipeline.history.page_data import ReportData, gate_rows
-from pipeline.history.record import RunRecord, Step
+from pipeline.history.page_data import (
+    ReportData,
+    SizeHistogram,
+    gate_rows,
+    page_data_path,
+    save_page_data,
+)
+from pipeline.history.record import RunRecord, Step, save_record, saved_record
+from pipeline.history.report import saved_report_data
+from pipeline.history.store import RunArtifacts
 
 HOSTILE = '<script>alert("x")</script>&'
 
@@ -106,3 +118,82 @@ def test_the_report_shows_paired_counts_and_a_random_weight_banner():
     assert 'both right</td><td class="num">10' in page
     assert 'both wrong</td><td class="num">6' in page
     assert "NOT BLESSED" in page and "trained from RANDOM weights" in page
+
+
+def _page_with_everything(pipeline_name: str) -> ReportData:
+    """A page of a finished run with every part of the page data, its record as JSON keeps it."""
+    evidence = _evidence()
+    record = _judged(evidence, GateSettings())
+    record.run_id = "2026-01-02T03:04:05.678901"
+    record.started = 1_767_323_045.0
+    record.steps = [Step("ImageExampleGen", "done", 2.5), Step("Trainer", "done", 10.125)]
+    record.metrics = {"candidate": {"sparse_categorical_accuracy": 13 / 21, "example_count": 21}}
+    record.failure = {"error": "a <late> failure"}
+    record = RunRecord.from_json(json.loads(json.dumps(record.to_json())))
+    thumbnail = {"png": "iVBORw0KGgo=", "true": "a", "predicted": "b", "probability": 0.75}
+    return ReportData(
+        pipeline_name,
+        record,
+        ["a", "b", "c"],
+        image_sizes={
+            "height": {
+                "train": SizeHistogram([(30.0, 40.0, 3.0), (40.0, 64.0, 4.0)], 30.0, 41.0, 64.0),
+                "eval": SizeHistogram([(32.0, 32.0, 7.0)], 32.0, 32.0, 32.0),
+            },
+            "width": {"train": SizeHistogram([(32.0, 96.0, 7.0)], 32.0, 50.5, 96.0)},
+        },
+        validator_anomalies=["train: image_format: unexpected value 'jpeg'"],
+        confusion=np.array([[5.0, 1.0, 1.0], [0.0, 7.0, 0.0], [2.0, 0.0, 5.0]]),
+        gate=gate_rows(record),
+        gallery={"mistakes": [thumbnail], "correct": [thumbnail]},
+        error="a <late> failure",
+    )
+
+
+def _store_says(record: RunRecord) -> RunArtifacts:
+    """What the metadata store says of the record's steps: the same states and seconds."""
+    return RunArtifacts(
+        record.run_id,
+        states={s.name: s.state for s in record.steps},
+        times={s.name: (100.0, 100.0 + s.seconds) for s in record.steps},
+    )
+
+
+def test_the_saved_page_data_renders_the_same_page(tmp_path):
+    config = load_config(overrides=[f"runtime.root={tmp_path}"])
+    data = _page_with_everything(config.runtime.name)
+    save_record(config, data.record)
+    save_page_data(config, data)
+    again = saved_report_data(config, _store_says(data.record))
+    assert again is not None and again.image_sizes == data.image_sizes
+    assert render(again) == render(data)
+    assert 'id="chart-image-sizes"' in render(data) and 'id="confusion-matrix"' in render(data)
+
+
+def test_saved_page_data_is_not_used_when_the_store_says_otherwise(tmp_path):
+    """Saved while a step was still running, or before the next run marked a killed step: the
+    page is built again from the store and the artifacts."""
+    config = load_config(overrides=[f"runtime.root={tmp_path}"])
+    data = _page_with_everything(config.runtime.name)
+    data.record.steps[-1].state = "running"
+    save_record(config, data.record)
+    save_page_data(config, data)
+    run = _store_says(data.record)
+    assert saved_report_data(config, run) is not None
+    run.states["Trainer"] = "killed"
+    assert saved_report_data(config, run) is None
+    run = _store_says(data.record)
+    run.states["Pusher"], run.times["Pusher"] = "done", (120.0, 121.0)  # a step since
+    assert saved_report_data(config, run) is None
+    run = _store_says(data.record)
+    os.unlink(page_data_path(config, data.record.run_id))
+    assert saved_report_data(config, run) is None  # no page data: built and saved then
+
+
+def test_a_run_named_by_the_start_of_its_id_finds_its_record_not_its_page_data(tmp_path):
+    config = load_config(overrides=[f"runtime.root={tmp_path}"])
+    data = _page_with_everything(config.runtime.name)
+    save_record(config, data.record)
+    save_page_data(config, data)
+    assert page_data_path(config, data.record.run_id).endswith(".page.json")
+    assert saved_record(config, data.record.run_id[:10]) == data.record

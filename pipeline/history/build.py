@@ -1,5 +1,6 @@
-"""Builds a run's record from the metadata store and the run's artifact files (TensorFlow's
-file system and TFMA read them): the one place that interprets a run's artifacts."""
+"""Builds a run's record and its page data from the metadata store and the run's artifact files
+(TensorFlow's file system, TFMA and TFX read them): the one place that interprets a run's
+artifacts."""
 
 from __future__ import annotations
 
@@ -7,22 +8,22 @@ import json
 import os
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_model_analysis as tfma
+from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx.components.statistics_gen import stats_artifact_utils
+from tfx.types import artifact_utils, standard_artifacts
 
 from components.data_gate import RESULT_FILE as GATE_RESULT_FILE
-from components.image_example_gen import read_failed_run_report, read_report
+from components.data_gate import SCHEMA_DIFF_FILE, describe_anomalies
+from components.ingestion_report import read_failed_run_report, read_report
 from components.judge import JUDGEMENT_FILE
 from components.trainer import HISTORY_FILE
 from pipeline.config import PipelineConfig
-from pipeline.history.record import RunRecord, phase_summaries, saved_record, store_fields
-from pipeline.history.store import (
-    RunArtifacts,
-    RunLookupError,
-    find_run_id,
-    load_run,
-    open_existing_store,
-)
+from pipeline.history.page_data import SIZE_FEATURES, ReportData, SizeHistogram, gate_rows
+from pipeline.history.record import RunRecord, find_run, phase_summaries, saved_record, store_fields
+from pipeline.history.store import RunArtifacts
 
 
 def _read_json(uri: str | None, name: str) -> dict[str, Any] | None:
@@ -88,20 +89,6 @@ def summarize(run: RunArtifacts, pipeline_root: str = "") -> RunRecord:
     return record
 
 
-def find_run(config: PipelineConfig, query: str | None) -> RunArtifacts:
-    """The run from the metadata store; a run that failed before any step was recorded (no
-    weights, a bad data folder) is known by its saved record alone."""
-    try:
-        store = open_existing_store(config)
-        name = config.runtime.name
-        return load_run(store, find_run_id(store, name, query), name)
-    except RunLookupError:
-        saved = saved_record(config, query) if query else None
-        if saved is None or saved.failure is None:
-            raise
-        return RunArtifacts(saved.run_id, started=saved.started)
-
-
 def record_for(config: PipelineConfig, run: RunArtifacts) -> RunRecord:
     """The run's record, with the failure saved for it when it failed."""
     record = summarize(run, config.pipeline_root)
@@ -115,3 +102,84 @@ def record_for(config: PipelineConfig, run: RunArtifacts) -> RunRecord:
 def build_record(config: PipelineConfig, query: str | None = None) -> RunRecord:
     """The record of the run whose id is (or starts with) query; default the latest."""
     return record_for(config, find_run(config, query))
+
+
+# --- The page data ------------------------------------------------------------------------------
+
+
+def image_size_histograms(statistics) -> dict[str, dict[str, SizeHistogram]]:
+    """{'height'|'width': {split: histogram}}: StatisticsGen's numeric statistics of the image
+    sizes ImageExampleGen records (imported TFRecords may have no such features)."""
+    artifact = standard_artifacts.ExampleStatistics()
+    artifact.set_mlmd_artifact(statistics)
+    sizes: dict[str, dict[str, SizeHistogram]] = {}
+    for split in artifact_utils.decode_split_names(artifact.split_names):
+        stats = stats_artifact_utils.load_statistics(artifact, split).proto()
+        for feature in stats.datasets[0].features:
+            name = feature.path.step[0] if feature.path.step else feature.name
+            num = feature.num_stats
+            standard = [h for h in num.histograms if h.type == h.HistogramType.STANDARD]
+            if name in SIZE_FEATURES and standard:
+                buckets = [(b.low_value, b.high_value, b.sample_count) for b in standard[0].buckets]
+                sizes.setdefault(name, {})[split] = SizeHistogram(
+                    buckets, num.min, num.median, num.max
+                )
+    return sizes
+
+
+def validator_anomalies(anomalies) -> list[str]:
+    """ExampleValidator's anomalies, for a run whose DataGate failed: a failed step's result
+    is not recorded, but what it read is."""
+    artifact = standard_artifacts.ExampleAnomalies()
+    artifact.set_mlmd_artifact(anomalies)
+    lines = []
+    for split in artifact_utils.decode_split_names(artifact.split_names):
+        path = os.path.join(artifact_utils.get_split_uri([artifact], split), SCHEMA_DIFF_FILE)
+        proto = anomalies_pb2.Anomalies()
+        with tf.io.gfile.GFile(path, "rb") as f:
+            proto.ParseFromString(f.read())
+        lines += describe_anomalies(split, proto)
+    return lines
+
+
+def confusion_matrix(evaluation_uri: str, num_classes: int) -> np.ndarray | None:
+    """The candidate's confusion matrix on the whole evaluation split (rows: actual class),
+    from TFMA's MultiClassConfusionMatrixPlot."""
+    for plots in tfma.load_plots(evaluation_uri):
+        if plots.slice_key.single_slice_keys:
+            continue
+        for kv in plots.plot_keys_and_values:
+            if kv.key.model_name not in ("", "candidate") or not kv.value.HasField(
+                "multi_class_confusion_matrix_at_thresholds"
+            ):
+                continue
+            matrices = kv.value.multi_class_confusion_matrix_at_thresholds.matrices
+            entries = matrices[0].entries if matrices else []
+            size = max([num_classes] + [e.actual_class_id + 1 for e in entries])
+            matrix = np.zeros((size, size))
+            for e in entries:
+                if 0 <= e.predicted_class_id < size:  # -1: no class reached the threshold
+                    matrix[e.actual_class_id, e.predicted_class_id] += e.num_weighted_examples
+            return matrix
+    return None
+
+
+def read_report_data(
+    pipeline_name: str, run: RunArtifacts, record: RunRecord, error: str = ""
+) -> ReportData:
+    """The record, and what only the page shows: size histograms, the validator's anomalies
+    of a run the DataGate stopped, the confusion matrix, the thumbnails."""
+    data = ReportData(pipeline_name, record, record.class_names, error=error)
+    statistics = run.artifact("StatisticsGen", "statistics")
+    if statistics is not None:
+        data.image_sizes = image_size_histograms(statistics)
+    anomalies = run.artifact("ExampleValidator", "anomalies")
+    if record.anomalies is None and anomalies is not None:
+        data.validator_anomalies = validator_anomalies(anomalies)
+    evaluation_uri = run.uri("Evaluator", "evaluation")
+    if evaluation_uri:
+        data.confusion = confusion_matrix(evaluation_uri, len(data.class_names))
+    data.gate = gate_rows(record)
+    if record.judgement is not None:
+        data.gallery = (read_judgement(run) or {}).get("gallery", {})
+    return data

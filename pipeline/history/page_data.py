@@ -1,26 +1,23 @@
-"""What the HTML page shows beyond the run record, read from the artifacts once: the image
-size histograms, the validator's anomalies of a run the DataGate stopped, the confusion matrix,
-the Judge's rules as rows and its thumbnails."""
+"""What the HTML page shows beyond the run record: the class names, the image size histograms,
+the validator's anomalies of a run the DataGate stopped, the confusion matrix, the Judge's rules
+as rows and its thumbnails. Read from the artifacts once when the run ends (pipeline.history.build)
+and saved beside the record (reports/run-<id>.page.json), so `report` renders a past run's page
+again without TensorFlow."""
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
-import tensorflow_model_analysis as tfma
-from tensorflow_metadata.proto.v0 import anomalies_pb2
-from tfx.components.statistics_gen import stats_artifact_utils
-from tfx.types import artifact_utils, standard_artifacts
 
-from components.data_gate import SCHEMA_DIFF_FILE, describe_anomalies
-from pipeline.history.build import read_judgement
+from pipeline.config import PipelineConfig
 from pipeline.history.console import estimate_text
-from pipeline.history.record import RunRecord
-from pipeline.history.store import RunArtifacts
+from pipeline.history.record import RunRecord, report_path
 
+PAGE_DATA_VERSION = 1
 SIZE_FEATURES = ("height", "width")  # written by ImageExampleGen for every example
 
 
@@ -48,65 +45,50 @@ class ReportData:
     gallery: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # thumbnails
     error: str = ""
 
+    def to_json(self) -> dict[str, Any]:
+        """The page's own data: not the record (saved on its own, which `runs` reads), nor the
+        pipeline's name and the error (the config's and the record's)."""
+        return {
+            "version": PAGE_DATA_VERSION,
+            "class_names": self.class_names,
+            "image_sizes": {
+                feature: {split: asdict(h) for split, h in per_split.items()}
+                for feature, per_split in self.image_sizes.items()
+            },
+            "validator_anomalies": self.validator_anomalies,
+            "confusion": None if self.confusion is None else self.confusion.tolist(),
+            "gate": self.gate,
+            "gallery": self.gallery,
+        }
 
-# --- Reading ------------------------------------------------------------------------------------
-
-
-def image_size_histograms(statistics) -> dict[str, dict[str, SizeHistogram]]:
-    """{'height'|'width': {split: histogram}}: StatisticsGen's numeric statistics of the image
-    sizes ImageExampleGen records (imported TFRecords may have no such features)."""
-    artifact = standard_artifacts.ExampleStatistics()
-    artifact.set_mlmd_artifact(statistics)
-    sizes: dict[str, dict[str, SizeHistogram]] = {}
-    for split in artifact_utils.decode_split_names(artifact.split_names):
-        stats = stats_artifact_utils.load_statistics(artifact, split).proto()
-        for feature in stats.datasets[0].features:
-            name = feature.path.step[0] if feature.path.step else feature.name
-            num = feature.num_stats
-            standard = [h for h in num.histograms if h.type == h.HistogramType.STANDARD]
-            if name in SIZE_FEATURES and standard:
-                buckets = [(b.low_value, b.high_value, b.sample_count) for b in standard[0].buckets]
-                sizes.setdefault(name, {})[split] = SizeHistogram(
-                    buckets, num.min, num.median, num.max
+    @classmethod
+    def from_json(
+        cls, data: dict[str, Any], pipeline_name: str, record: RunRecord, error: str = ""
+    ) -> ReportData:
+        sizes = {
+            feature: {
+                split: SizeHistogram(
+                    buckets=[tuple(b) for b in h["buckets"]],
+                    min=h["min"],
+                    median=h["median"],
+                    max=h["max"],
                 )
-    return sizes
-
-
-def validator_anomalies(anomalies) -> list[str]:
-    """ExampleValidator's anomalies, for a run whose DataGate failed: a failed step's result
-    is not recorded, but what it read is."""
-    artifact = standard_artifacts.ExampleAnomalies()
-    artifact.set_mlmd_artifact(anomalies)
-    lines = []
-    for split in artifact_utils.decode_split_names(artifact.split_names):
-        path = os.path.join(artifact_utils.get_split_uri([artifact], split), SCHEMA_DIFF_FILE)
-        proto = anomalies_pb2.Anomalies()
-        with tf.io.gfile.GFile(path, "rb") as f:
-            proto.ParseFromString(f.read())
-        lines += describe_anomalies(split, proto)
-    return lines
-
-
-def confusion_matrix(evaluation_uri: str, num_classes: int) -> np.ndarray | None:
-    """The candidate's confusion matrix on the whole evaluation split (rows: actual class),
-    from TFMA's MultiClassConfusionMatrixPlot."""
-    for plots in tfma.load_plots(evaluation_uri):
-        if plots.slice_key.single_slice_keys:
-            continue
-        for kv in plots.plot_keys_and_values:
-            if kv.key.model_name not in ("", "candidate") or not kv.value.HasField(
-                "multi_class_confusion_matrix_at_thresholds"
-            ):
-                continue
-            matrices = kv.value.multi_class_confusion_matrix_at_thresholds.matrices
-            entries = matrices[0].entries if matrices else []
-            size = max([num_classes] + [e.actual_class_id + 1 for e in entries])
-            matrix = np.zeros((size, size))
-            for e in entries:
-                if 0 <= e.predicted_class_id < size:  # -1: no class reached the threshold
-                    matrix[e.actual_class_id, e.predicted_class_id] += e.num_weighted_examples
-            return matrix
-    return None
+                for split, h in per_split.items()
+            }
+            for feature, per_split in data["image_sizes"].items()
+        }
+        confusion = data["confusion"]
+        return cls(
+            pipeline_name,
+            record,
+            class_names=data["class_names"],
+            image_sizes=sizes,
+            validator_anomalies=data["validator_anomalies"],
+            confusion=None if confusion is None else np.array(confusion, dtype=float),
+            gate=data["gate"],
+            gallery=data["gallery"],
+            error=error,
+        )
 
 
 def gate_rows(summary: RunRecord) -> list[dict[str, str]]:
@@ -185,22 +167,27 @@ def gate_rows(summary: RunRecord) -> list[dict[str, str]]:
     return rows
 
 
-def read_report_data(
-    pipeline_name: str, run: RunArtifacts, record: RunRecord, error: str = ""
-) -> ReportData:
-    """The record, and what only the page shows: size histograms, the validator's anomalies
-    of a run the DataGate stopped, the confusion matrix, the thumbnails."""
-    data = ReportData(pipeline_name, record, record.class_names, error=error)
-    statistics = run.artifact("StatisticsGen", "statistics")
-    if statistics is not None:
-        data.image_sizes = image_size_histograms(statistics)
-    anomalies = run.artifact("ExampleValidator", "anomalies")
-    if record.anomalies is None and anomalies is not None:
-        data.validator_anomalies = validator_anomalies(anomalies)
-    evaluation_uri = run.uri("Evaluator", "evaluation")
-    if evaluation_uri:
-        data.confusion = confusion_matrix(evaluation_uri, len(data.class_names))
-    data.gate = gate_rows(record)
-    if record.judgement is not None:
-        data.gallery = (read_judgement(run) or {}).get("gallery", {})
-    return data
+# --- The file beside the record -----------------------------------------------------------------
+
+
+def page_data_path(config: PipelineConfig, run_id: str) -> str:
+    return report_path(config, run_id, ".page.json")
+
+
+def save_page_data(config: PipelineConfig, data: ReportData) -> str:
+    path = page_data_path(config, data.record.run_id)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path + ".tmp", "w", encoding="utf-8") as f:
+        json.dump(data.to_json(), f)
+    os.replace(path + ".tmp", path)  # a reader never sees half a file
+    return path
+
+
+def saved_page_data(config: PipelineConfig, run_id: str) -> dict[str, Any] | None:
+    """The page data saved for the run, None when there is none or it is of another version."""
+    try:
+        with open(page_data_path(config, run_id), encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("version") == PAGE_DATA_VERSION else None

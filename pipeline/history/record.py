@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.config import PipelineConfig
-from pipeline.history.store import RunArtifacts
+from pipeline.history.store import (
+    RunArtifacts,
+    RunLookupError,
+    find_run_id,
+    load_run,
+    open_existing_store,
+)
 
 RECORD_VERSION = 1
 SYSTEM_NODES = {"latest_blessed_model_resolver"}  # resolvers run every time; nothing to cache
@@ -232,6 +238,23 @@ def saved_record(config: PipelineConfig, run_id: str) -> RunRecord | None:
     names = [
         n
         for n in (os.listdir(folder) if os.path.isdir(folder) else [])
-        if n.startswith(prefix) and n.endswith(".json")
+        if n.startswith(prefix) and n.endswith(".json") and not n.endswith(".page.json")
     ]
     return read_record_file(os.path.join(folder, names[0])) if len(names) == 1 else None
+
+
+# --- Finding a run ------------------------------------------------------------------------------
+
+
+def find_run(config: PipelineConfig, query: str | None) -> RunArtifacts:
+    """The run from the metadata store; a run that failed before any step was recorded (no
+    weights, a bad data folder) is known by its saved record alone."""
+    try:
+        store = open_existing_store(config)
+        name = config.runtime.name
+        return load_run(store, find_run_id(store, name, query), name)
+    except RunLookupError:
+        saved = saved_record(config, query) if query else None
+        if saved is None or saved.failure is None:
+            raise
+        return RunArtifacts(saved.run_id, started=saved.started)
