@@ -224,6 +224,20 @@ def test_runs_prints_a_table(pipeline_run, capfd):
     assert " complete " in line and " yes (random weights) " in line and " 90 " in line
 
 
+def test_show_into_a_closed_pipe_stops_quietly(pipeline_run):
+    """`show | head` whose reader has gone: no traceback, no error line, status 1."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pipeline", "show", "--root", str(pipeline_run["root"])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.close()  # the reader goes away before the command writes anything
+    stderr = process.stderr.read()
+    assert process.wait(timeout=60) == 1
+    assert stderr == ""
+
+
 def test_show_prints_the_lineage(pipeline_run, capfd):
     root = pipeline_run["root"]
     assert main(["show", "--root", str(root)]) == 0

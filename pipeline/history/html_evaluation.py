@@ -22,7 +22,11 @@ def evaluation_section(data: ReportData) -> str:
     on = f" on the {esc(data.record.eval_split)} split" if data.record.eval_split else ""
     count = candidate.get("example_count")
     examples = f" ({count:g} examples)" if count is not None else ""
-    parts.append(f"<p>Measured by TFMA{on}{examples}, with 95% confidence intervals.</p>")
+    parts.append(
+        f"<p>Measured by TFMA{on}{examples}. The values here are point estimates; the gate "
+        "judges accuracy and per-class recall with their 95% confidence intervals (its rules "
+        "are below).</p>"
+    )
     if not baseline:
         parts.append(f"<p>Baseline: {esc(s.baseline_text() or 'none')}.</p>")
     overall = sorted(n for n in candidate if "/class_" not in n)
