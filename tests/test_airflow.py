@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import PIPELINE_NODES, make_colour_classes, schema_for_classes
+from PIL import Image
 
 pytestmark = pytest.mark.slow
 
 DAG_ID = "vgg16-airflow-test"
 LOGICAL_DATE = "2024-01-02"
-TASKS = {*PIPELINE_NODES, "run_report"}  # the last task writes the record and page
+# The first task checks the machine as `run` does; the last writes the record and page.
+TASKS = {"preflight", *PIPELINE_NODES, "run_report"}
 
 
 def write_config(tmp_path: Path) -> Path:
@@ -67,7 +69,7 @@ def airflow_env(tmp_path: Path, config: Path) -> dict[str, str]:
     }
 
 
-def airflow(env: dict[str, str], *args: str, timeout: int = 120) -> str:
+def airflow(env: dict[str, str], *args: str, timeout: int = 120, check: bool = True) -> str:
     result = subprocess.run(
         [sys.executable, "-m", "airflow", *args],
         env=env,
@@ -76,8 +78,16 @@ def airflow(env: dict[str, str], *args: str, timeout: int = 120) -> str:
         text=True,
         timeout=timeout,
     )
-    assert result.returncode == 0, f"airflow {' '.join(args)}:\n{result.stderr[-5000:]}"
+    failed = check and result.returncode != 0
+    assert not failed, f"airflow {' '.join(args)}:\n{result.stderr[-5000:]}"
     return result.stdout
+
+
+def task_states(env: dict[str, str], run_id: str) -> dict[str, str]:
+    states = json.loads(airflow(env, "tasks", "states-for-dag-run", DAG_ID, run_id, "-o", "json"))
+    by_task = {s["task_id"]: s["state"] for s in states}
+    print("\n".join(f"{task:32} {state}" for task, state in by_task.items()))
+    return by_task
 
 
 def test_dag_runs_every_task_and_pushes_a_model(tmp_path):
@@ -91,13 +101,10 @@ def test_dag_runs_every_task_and_pushes_a_model(tmp_path):
     ((run_id, run_state),) = database.execute(
         "SELECT run_id, state FROM dag_run WHERE dag_id = ?", (DAG_ID,)
     ).fetchall()
-    states = json.loads(airflow(env, "tasks", "states-for-dag-run", DAG_ID, run_id, "-o", "json"))
-    by_task = {s["task_id"]: s["state"] for s in states}
-    print("\n".join(f"{task:32} {state}" for task, state in by_task.items()))
+    by_task = task_states(env, run_id)
     assert set(by_task) == TASKS
     assert all(state == "success" for state in by_task.values()), by_task
     assert run_state == "success"
-
     (version,) = (tmp_path / "runs" / "serving").iterdir()
     assert version.name.isdigit()
     assert (version / "saved_model.pb").exists()
@@ -113,3 +120,29 @@ def test_dag_runs_every_task_and_pushes_a_model(tmp_path):
     assert row["record"] is True  # the last task wrote the run's record and page
     (page,) = (tmp_path / "runs" / "reports").glob("run-*.html")
     assert "BLESSED" in page.read_text()
+
+    # A run whose step fails is a failed DAG run, though its page is written: a class folder
+    # the schema does not list stops ingestion.
+    zebras = tmp_path / "images" / "zebras"
+    zebras.mkdir()
+    Image.new("RGB", (40, 40), (200, 200, 200)).save(zebras / "zebra.png")
+    airflow(env, "dags", "test", DAG_ID, "2024-01-03", timeout=300, check=False)
+    ((failed_id, failed_state),) = database.execute(
+        "SELECT run_id, state FROM dag_run WHERE dag_id = ? AND run_id != ?", (DAG_ID, run_id)
+    ).fetchall()
+    by_task = task_states(env, failed_id)
+    assert by_task["preflight"] == "success"
+    assert by_task["ImageExampleGen"] == "failed"
+    assert by_task["Pusher"] == "upstream_failed"
+    assert by_task["run_report"] == "success"
+    assert failed_state == "failed"
+    assert [v.name for v in (tmp_path / "runs" / "serving").iterdir()] == [version.name]
+    listed = subprocess.run(
+        [*history[:3], "runs", "--json", *history[3:]], capture_output=True, text=True, check=True
+    )
+    statuses = {row["run_id"]: row["status"] for row in json.loads(listed.stdout)}
+    assert statuses == {run_id: "complete", failed_id: "failed"}
+    pages = {page.name: page.read_text() for page in (tmp_path / "runs" / "reports").glob("*.html")}
+    assert len(pages) == 2
+    (failed_page,) = [text for name, text in pages.items() if "2024-01-03" in name]
+    assert "The pipeline failed in ImageExampleGen" in failed_page

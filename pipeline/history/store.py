@@ -27,6 +27,7 @@ _STATE_NAMES = {
 # execution's component_id property. Both share the "pipeline" context of the pipeline's name.
 _RUN_CONTEXT_TYPES = ("pipeline_run", "run")
 _OUTPUT_EVENTS = (metadata_store_pb2.Event.OUTPUT, metadata_store_pb2.Event.INTERNAL_OUTPUT)
+_FINISHED = (metadata_store_pb2.Execution.COMPLETE, metadata_store_pb2.Execution.CACHED)
 
 
 @dataclass
@@ -168,11 +169,36 @@ def load_run(store: metadata_store.MetadataStore, run_id: str, pipeline_name: st
             a.id: a for a in store.get_artifacts_by_id(list({e.artifact_id for e in events}))
         }
         # A resolver's outputs are INTERNAL_OUTPUT events (for the resolver, the baseline model).
-        outputs = [e for e in events if e.type in _OUTPUT_EVENTS]
+        # Only a finished step's outputs exist: Airflow's launcher records a step's outputs
+        # before it runs, and a failed step's folders are deleted.
+        finished = execution.last_known_state in _FINISHED
+        outputs = [e for e in events if e.type in _OUTPUT_EVENTS and finished]
         inputs = [e for e in events if e.type == metadata_store_pb2.Event.INPUT]
         run.outputs[node] = {e.path.steps[0].key: artifacts[e.artifact_id] for e in outputs}
         run.inputs[node] = {e.path.steps[0].key: artifacts[e.artifact_id] for e in inputs}
     return run
+
+
+def mark_failed(
+    store: metadata_store.MetadataStore, run_id: str, pipeline_name: str, nodes
+) -> list[str]:
+    """Marks the run's unfinished executions of `nodes` FAILED; returns the nodes marked.
+    For runners that know a step failed when the store does not: Airflow's TFX launcher leaves
+    a failed step's execution RUNNING, and its run would read as killed or still running."""
+    context = _run_contexts(store, pipeline_name).get(run_id)
+    if context is None:
+        return []
+    unfinished = (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.NEW)
+    failed = [
+        execution
+        for execution in store.get_executions_by_context(context.id)
+        if execution.last_known_state in unfinished and _node_name(store, execution) in nodes
+    ]
+    for execution in failed:
+        execution.last_known_state = metadata_store_pb2.Execution.FAILED
+    if failed:
+        store.put_executions(failed)
+    return sorted(_node_name(store, execution) for execution in failed)
 
 
 def producing_run(store: metadata_store.MetadataStore, artifact_id: int) -> str | None:
