@@ -43,13 +43,18 @@ def decode_image(image_bytes: tf.Tensor, background: tuple[int, int, int] = WHIT
     return image
 
 
-def resize_image(image: tf.Tensor, size: int, policy: str) -> tf.Tensor:
+def resize_image(
+    image: tf.Tensor, size: int, policy: str, background: tuple[int, int, int] = WHITE
+) -> tf.Tensor:
     """Resizes to size x size. `crop`: scale the shorter side to `size`, then cut the centre
     (no distortion; loses the edges of long images). `pad`: fit the longer side and pad with
-    black (keeps the whole image)."""
+    `background` (keeps the whole image), the colour transparent pixels are composited over."""
     image = tf.cast(image, tf.float32)
     if policy == "pad":
-        resized = tf.image.resize_with_pad(image, size, size, antialias=True)
+        # resize_with_pad pads with 0: pad the difference to the background, then add it back
+        # (resizing is linear, so the image itself comes out as resize_with_pad gives it).
+        colour = tf.constant(background, tf.float32)
+        resized = tf.image.resize_with_pad(image - colour, size, size, antialias=True) + colour
     else:
         shape = tf.cast(tf.shape(image)[:2], tf.float32)
         scale = size / tf.reduce_min(shape)
@@ -84,7 +89,7 @@ def images_to_pixels(
 ) -> tf.Tensor:
     """A batch of encoded images to a [batch, size, size, 3] uint8 tensor."""
     return tf.map_fn(
-        lambda b: resize_image(decode_image(b, background), size, policy),
+        lambda b: resize_image(decode_image(b, background), size, policy, background),
         tf.reshape(image_bytes, [-1]),
         fn_output_signature=tf.TensorSpec([size, size, 3], tf.uint8),
     )

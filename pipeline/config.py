@@ -245,14 +245,14 @@ class TransformConfig:
     resize: str = _opt(
         "crop",
         "Aspect-ratio policy: `crop` resizes the short side then centre-crops; `pad` fits the "
-        "whole image and pads with black.",
+        "whole image and pads with transform.background.",
         choices=("crop", "pad"),
     )
     background: str = _opt(
         "white",
-        "Colour that transparent pixels (PNG alpha) are composited over, inside the Transform "
-        "graph, so training, evaluation and serving see the same pixels: `white`, `black`, "
-        "`#rrggbb` or `R,G,B` (0-255).",
+        "Colour that transparent pixels (PNG alpha) are composited over, and that "
+        "transform.resize=pad pads with, inside the Transform graph, so training, evaluation "
+        "and serving see the same pixels: `white`, `black`, `#rrggbb` or `R,G,B` (0-255).",
         check=_background,
     )
 

@@ -86,13 +86,17 @@ def test_crop_keeps_the_centre_and_drops_the_edges():
     assert pixels.min() > 0  # no black padding
 
 
-def test_pad_keeps_the_whole_image_with_black_rows_top_and_bottom():
-    pixels = preprocessing.images_to_pixels(tf.constant([three_bands()]), 32, "pad").numpy()[0]
+@pytest.mark.parametrize("background", [(255, 255, 255), (0, 0, 0), (12, 200, 99)])
+def test_pad_keeps_the_whole_image_with_background_rows_top_and_bottom(background):
+    pixels = preprocessing.images_to_pixels(
+        tf.constant([three_bands()]), 32, "pad", background
+    ).numpy()[0]
 
-    # 120x40 fitted into 32x32 is about 32x11: the rest is black, split top and bottom.
-    black_rows = np.all(pixels == 0, axis=(1, 2))
-    assert black_rows[:8].all() and black_rows[-8:].all()
-    assert not black_rows[14:18].any()
+    # 120x40 fitted into 32x32 is about 32x11: the rest is the background (transform.background,
+    # the colour transparent pixels are composited over), split top and bottom.
+    padded_rows = np.all(pixels == background, axis=(1, 2))
+    assert padded_rows[:8].all() and padded_rows[-8:].all()
+    assert not padded_rows[14:18].any()
     middle = pixels[16]
     assert colour_fraction(middle[:8], RED) == 1.0  # the edges survive
     assert colour_fraction(middle[-8:], BLUE) == 1.0
