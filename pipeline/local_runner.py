@@ -15,7 +15,7 @@ from tfx.orchestration.portable import launcher
 
 from pipeline.config import PipelineConfig
 from pipeline.console import StepLog
-from pipeline.history.store import open_store
+from pipeline.history.store import open_store, unfinished_executions
 from pipeline.pipeline import create_pipeline
 
 
@@ -79,12 +79,7 @@ def clean_killed_executions(config: PipelineConfig) -> list[str]:
     pipeline_context = store.get_context_by_type_and_name("pipeline", config.runtime.name)
     if pipeline_context is None:
         return []
-    unfinished = (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.NEW)
-    killed = [
-        execution
-        for execution in store.get_executions_by_context(pipeline_context.id)
-        if execution.last_known_state in unfinished
-    ]
+    killed = unfinished_executions(store, pipeline_context.id)
     nodes = []
     for execution in killed:
         node = _node_of(store, execution.id)

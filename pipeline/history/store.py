@@ -179,6 +179,16 @@ def load_run(store: metadata_store.MetadataStore, run_id: str, pipeline_name: st
     return run
 
 
+def unfinished_executions(store: metadata_store.MetadataStore, context_id: int) -> list:
+    """The executions of a context (a run's, or the pipeline's) that never recorded an end."""
+    unfinished = (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.NEW)
+    return [
+        execution
+        for execution in store.get_executions_by_context(context_id)
+        if execution.last_known_state in unfinished
+    ]
+
+
 def mark_failed(
     store: metadata_store.MetadataStore, run_id: str, pipeline_name: str, nodes
 ) -> list[str]:
@@ -188,11 +198,10 @@ def mark_failed(
     context = _run_contexts(store, pipeline_name).get(run_id)
     if context is None:
         return []
-    unfinished = (metadata_store_pb2.Execution.RUNNING, metadata_store_pb2.Execution.NEW)
     failed = [
         execution
-        for execution in store.get_executions_by_context(context.id)
-        if execution.last_known_state in unfinished and _node_name(store, execution) in nodes
+        for execution in unfinished_executions(store, context.id)
+        if _node_name(store, execution) in nodes
     ]
     for execution in failed:
         execution.last_known_state = metadata_store_pb2.Execution.FAILED
