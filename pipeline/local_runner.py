@@ -69,17 +69,25 @@ def run_pipeline(config: PipelineConfig, steps: StepLog, stop_after: str = "all"
 
 
 def clean_killed_executions(config: PipelineConfig) -> list[str]:
-    """Steps of earlier runs that never finished (the process was killed): their artifact
-    folders are removed and the executions marked CANCELED, so `runs` shows where the run died
-    and nothing half-written is left. Call it holding the root's lock: then no run is live.
-    Returns the cleaned steps' node names."""
+    """Steps of earlier `python -m pipeline run`s that never finished (the process was killed):
+    their artifact folders are removed and the executions marked CANCELED, so `runs` shows where
+    the run died and nothing half-written is left. Call it holding the root's lock: then no such
+    run is live. Returns the cleaned steps' node names."""
     if not os.path.exists(config.metadata_path):
         return []
     store = open_store(config)
     pipeline_context = store.get_context_by_type_and_name("pipeline", config.runtime.name)
     if pipeline_context is None:
         return []
-    killed = unfinished_executions(store, pipeline_context.id)
+    ours = {e.id for e in store.get_executions_by_context(pipeline_context.id)}
+    # LocalDagRunner's runs only ("pipeline_run" contexts): an Airflow run on the same root may
+    # be live (it takes no lock), and its unfinished steps are Airflow's to retry or fail.
+    killed = [
+        execution
+        for run in store.get_contexts_by_type("pipeline_run")
+        for execution in unfinished_executions(store, run.id)
+        if execution.id in ours
+    ]
     nodes = []
     for execution in killed:
         node = _node_of(store, execution.id)
