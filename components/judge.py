@@ -12,6 +12,7 @@ baseline resolver read. It also leaves the Pusher a sample of examples to smoke-
 import base64
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import asdict
 from typing import Any
 
@@ -46,28 +47,52 @@ class JudgeError(RuntimeError):
     """The judge could not gather its evidence; the message says what and where."""
 
 
-def read_split(examples: standard_artifacts.Examples, split: str) -> list[bytes]:
-    """The serialized tf.Examples of one split, in file order."""
+def split_batches(examples: standard_artifacts.Examples, split: str) -> Iterator[list[bytes]]:
+    """The serialized tf.Examples of one split, in file order, PREDICT_BATCH at a time: the
+    split is never held in memory whole."""
     uri = artifact_utils.get_split_uri([examples], split)
     files = sorted(tf.io.gfile.glob(os.path.join(uri, "*")))
     if not files:
         raise JudgeError(f"No examples in split {split!r} at {uri}.")
     dataset = tf.data.TFRecordDataset(files, compression_type=compression_of(files))
-    return [record.numpy() for record in dataset]
+    for batch in dataset.batch(PREDICT_BATCH):
+        yield list(batch.numpy())
+
+
+def score_split(
+    examples: standard_artifacts.Examples, split: str, label_key: str, models: list
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(labels, each model's probabilities) over the split, in one pass: every model's
+    serving_default signature, the one TFMA evaluates, on each batch."""
+    signatures = [model.signatures[EXAMPLES_SIGNATURE] for model in models]
+    labels, probabilities = [], [[] for _ in models]
+    for records in split_batches(examples, split):
+        labels += [_feature(r, label_key).int64_list.value[0] for r in records]
+        for serve, found in zip(signatures, probabilities, strict=True):
+            found.append(serve(examples=tf.constant(records))["probabilities"].numpy())
+    return np.array(labels, dtype=np.int64), [
+        np.concatenate(p) if p else np.zeros((0, 0)) for p in probabilities
+    ]
+
+
+def records_at(
+    examples: standard_artifacts.Examples, split: str, indices: set[int]
+) -> dict[int, bytes]:
+    """The serialized examples at these positions of the split (a second pass that keeps only
+    them: the thumbnails' and the smoke test's)."""
+    found, position = {}, 0
+    for records in split_batches(examples, split):
+        for record in records:
+            if position in indices:
+                found[position] = record
+            position += 1
+        if len(found) == len(indices):
+            break
+    return found
 
 
 def _feature(record: bytes, key: str):
     return tf.train.Example.FromString(record).features.feature[key]
-
-
-def predict_probabilities(model, records: list[bytes]) -> np.ndarray:
-    """The model's serving_default signature, the one TFMA evaluates, batch by batch."""
-    serve = model.signatures[EXAMPLES_SIGNATURE]
-    batches = [
-        serve(examples=tf.constant(records[i : i + PREDICT_BATCH]))["probabilities"].numpy()
-        for i in range(0, len(records), PREDICT_BATCH)
-    ]
-    return np.concatenate(batches) if batches else np.zeros((0, 0))
 
 
 def _interval(kv) -> tuple[float, float] | None:
@@ -118,27 +143,43 @@ def _thumbnail(model, record: bytes, image_size: int) -> str:
     return base64.b64encode(tf.io.encode_png(pixels).numpy()).decode()
 
 
-def gallery(
-    model, records, labels, probabilities, class_names, image_size
-) -> dict[str, list[dict[str, Any]]]:
-    """The most confident mistakes, and per class its most confident correct predictions."""
+def gallery_picks(
+    labels: np.ndarray, probabilities: np.ndarray, num_classes: int
+) -> dict[str, list[int]]:
+    """Positions of the most confident mistakes, and per class of its most confident correct
+    predictions."""
     predicted = probabilities.argmax(axis=1)
-    confidence = probabilities.max(axis=1)
-    order = np.argsort(-confidence, kind="stable")
-    wrong = [i for i in order if predicted[i] != labels[i]][:MAX_MISTAKES]
+    order = np.argsort(-probabilities.max(axis=1), kind="stable")
     right = []
-    for k in range(len(class_names)):
-        right += [i for i in order if predicted[i] == labels[i] == k][:CORRECT_PER_CLASS]
+    for k in range(num_classes):
+        right += [int(i) for i in order if predicted[i] == labels[i] == k][:CORRECT_PER_CLASS]
+    return {
+        "mistakes": [int(i) for i in order if predicted[i] != labels[i]][:MAX_MISTAKES],
+        "correct": right,
+    }
+
+
+def gallery(
+    model,
+    picks: dict[str, list[int]],
+    records: dict[int, bytes],
+    *,
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    class_names: list[str],
+    image_size: int,
+) -> dict[str, list[dict[str, Any]]]:
+    """The picked examples as thumbnails of what the model saw, with truth and prediction."""
 
     def entry(i: int) -> dict[str, Any]:
         return {
             "true": class_names[labels[i]],
-            "predicted": class_names[predicted[i]],
-            "probability": float(confidence[i]),
+            "predicted": class_names[int(probabilities[i].argmax())],
+            "probability": float(probabilities[i].max()),
             "png": _thumbnail(model, records[i], image_size),
         }
 
-    return {"mistakes": [entry(i) for i in wrong], "correct": [entry(i) for i in right]}
+    return {kind: [entry(i) for i in positions] for kind, positions in picks.items()}
 
 
 def _write_json(folder: str, name: str, value: Any) -> None:
@@ -179,10 +220,13 @@ def Judge(
     class_names = list(metadata["class_names"])
     measured = tfma_evidence(evaluation.uri, label_key)
     n = measured["n"]
-    records = read_split(examples, split)
-    labels = np.array([_feature(r, label_key).int64_list.value[0] for r in records])
     candidate = tf.saved_model.load(candidate_dir)
-    probabilities = predict_probabilities(candidate, records)
+    models = [candidate]
+    if baseline_model is not None:
+        models.append(tf.saved_model.load(_model_dir(baseline_model)))
+    labels, (probabilities, *baseline_probabilities) = score_split(
+        examples, split, label_key, models
+    )
     candidate_correct = probabilities.argmax(axis=1) == labels
 
     accuracy_value, accuracy_ci = measured["accuracy"]
@@ -195,12 +239,9 @@ def Judge(
         weights_warning=metadata.get("weights_warning", ""),
         baseline=_baseline_description(baseline_model, baseline_mode),
     )
-    if baseline_model is not None:
-        baseline_probabilities = predict_probabilities(
-            tf.saved_model.load(_model_dir(baseline_model)), records
-        )
+    if baseline_probabilities:
         evidence.paired = gate.paired_comparison(
-            candidate_correct, baseline_probabilities.argmax(axis=1) == labels
+            candidate_correct, baseline_probabilities[0].argmax(axis=1) == labels
         )
     checksums = model_files.file_checksums(candidate_dir)
     model_fingerprint = model_files.fingerprint(checksums)
@@ -208,11 +249,14 @@ def Judge(
         evidence.already_served = model_files.find_served(serving_dir, model.id, model_fingerprint)
 
     judgement = gate.judge(evidence, rules)
-    if len(records) != n or abs(candidate_correct.mean() - accuracy_value) > 1e-6:
+    picks = gallery_picks(labels, probabilities, len(class_names))
+    sample = list(range(min(SMOKE_EXAMPLES, len(labels))))  # the smoke test's examples
+    records = records_at(examples, split, {*sample, *picks["mistakes"], *picks["correct"]})
+    if len(labels) != n or abs(candidate_correct.mean() - accuracy_value) > 1e-6:
         judgement.blessed = False
         judgement.reasons.append(
             f"the judge's own predictions ({int(candidate_correct.sum())} right of "
-            f"{len(records)}) disagree with the Evaluator's (accuracy {accuracy_value:.4f} on "
+            f"{len(labels)}) disagree with the Evaluator's (accuracy {accuracy_value:.4f} on "
             f"{n}); the model does not answer its serving signature as TFMA measured it"
         )
 
@@ -227,6 +271,7 @@ def Judge(
             "fingerprint": model_fingerprint,
             "gallery": gallery(
                 candidate,
+                picks,
                 records,
                 labels=labels,
                 probabilities=probabilities,
@@ -235,7 +280,6 @@ def Judge(
             ),
         },
     )
-    sample = list(range(min(SMOKE_EXAMPLES, len(records))))
     _write_json(
         model_blessing.uri,
         SAMPLE_FILE,
