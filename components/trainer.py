@@ -57,9 +57,8 @@ def read_examples(
 
     def preprocess(records: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         transformed = transform(tf.io.parse_example(records, spec))
-        return decode_pixels(transformed[PIXELS_KEY], image_size), transformed[
-            TRANSFORMED_LABEL_KEY
-        ]
+        pixels = decode_pixels(transformed[PIXELS_KEY], image_size)
+        return pixels, transformed[TRANSFORMED_LABEL_KEY]
 
     dataset = tf.data.TFRecordDataset(
         files, compression_type=compression_of(files), num_parallel_reads=tf.data.AUTOTUNE
