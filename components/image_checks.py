@@ -68,17 +68,21 @@ def skip_reason(name: str) -> str:
     return f"not an image file name ({kind}; {READ_FORMATS})"
 
 
-def decode_like_transform(data: bytes) -> np.ndarray:
+def decode_like_transform(
+    data: bytes, background: tuple[int, int, int] = (255, 255, 255)
+) -> np.ndarray:
     """uint8 RGB pixels as the Transform graph's decode_image makes them (same decoder ops: a
-    PNG with its alpha composited over white, anything else as 3 channels), without the graph:
-    called eagerly once per file, its tf.cond and compositing ops cost 12 times the decoding."""
+    PNG with its alpha composited over `background`, transform.background, anything else as 3
+    channels), without the graph: called eagerly once per file, its tf.cond and compositing ops
+    cost 12 times the decoding."""
     if data.startswith(PNG_SIGNATURE):
         rgba = tf.io.decode_png(data, channels=4).numpy()
         if rgba[..., 3].min() == 255:  # opaque (most PNGs): compositing changes nothing
             return rgba[..., :3]
         rgba = rgba.astype(np.float32)
         alpha = rgba[..., 3:] / 255.0
-        return np.round(rgba[..., :3] * alpha + 255.0 * (1.0 - alpha)).astype(np.uint8)
+        colour = np.array(background, np.float32)
+        return np.round(rgba[..., :3] * alpha + colour * (1.0 - alpha)).astype(np.uint8)
     return tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
 
 
@@ -111,10 +115,16 @@ def transparency_reason(header: Image.Image) -> str:
     return ""
 
 
-def check_image_bytes(data: bytes, min_side: int, max_pixels: int) -> ImageCheck:
+def check_image_bytes(
+    data: bytes,
+    min_side: int,
+    max_pixels: int,
+    background: tuple[int, int, int] = (255, 255, 255),
+) -> ImageCheck:
     """Checks the header first (cheap, guards against decompression bombs), then decodes with
     the Transform step's decoders (decode_like_transform), so what passes here decodes there,
-    and hashes the bytes and the decoded pixels (for the duplicate checks)."""
+    and hashes the bytes and the decoded pixels (for the duplicate checks: the pixels the model
+    sees, transparency composited over `background`)."""
     if not data:
         return ImageCheck(reason="empty file (0 bytes)")
     try:
@@ -142,7 +152,7 @@ def check_image_bytes(data: bytes, min_side: int, max_pixels: int) -> ImageCheck
     if transparency:
         return ImageCheck(reason=transparency)
     try:
-        pixels = decode_like_transform(data)
+        pixels = decode_like_transform(data, background)
     except tf.errors.InvalidArgumentError as error:
         detail = error.message.split("}}")[-1].strip()
         return ImageCheck(reason=f"cannot be decoded (truncated or corrupt): {detail}")

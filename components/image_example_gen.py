@@ -200,10 +200,13 @@ def _mixed_order(items: list[tuple[str, int, str]], input_base: str) -> list[tup
 class _CheckAndEncode(beam.DoFn):
     """Reads one file, checks it, and emits a tf.Example or a quarantine event."""
 
-    def __init__(self, input_base: str, min_side: int, max_pixels: int):
+    def __init__(
+        self, input_base: str, min_side: int, max_pixels: int, background: tuple[int, int, int]
+    ):
         self._input_base = input_base
         self._min_side = min_side
         self._max_pixels = max_pixels
+        self._background = background
 
     def process(self, item: tuple[str, int, str]):
         path, label, class_name = item
@@ -214,7 +217,9 @@ class _CheckAndEncode(beam.DoFn):
             detail = _link_problem(path) or getattr(error, "message", error)
             check = image_checks.ImageCheck(reason=f"unreadable: {detail}")
         else:
-            check = image_checks.check_image_bytes(data, self._min_side, self._max_pixels)
+            check = image_checks.check_image_bytes(
+                data, self._min_side, self._max_pixels, background=self._background
+            )
         if not check.ok:
             event = {
                 "kind": "quarantined",
@@ -287,7 +292,14 @@ def _ImagesToExamples(pipeline: beam.Pipeline, exec_properties: dict[str, Any], 
         | "Spread" >> beam.Reshuffle()
         | "CheckAndEncode"
         >> beam.ParDo(
-            _CheckAndEncode(input_base, exec_properties["min_side"], exec_properties["max_pixels"])
+            _CheckAndEncode(
+                input_base,
+                min_side=exec_properties["min_side"],
+                max_pixels=exec_properties["max_pixels"],
+                background=tuple(
+                    json.loads(exec_properties.get("background") or "[255, 255, 255]")
+                ),
+            )
         ).with_outputs("events", main="examples")
     )
     events_prefix = posixpath.join(exec_properties["_events_dir"], "events")
@@ -461,6 +473,9 @@ class ImageExampleGenSpec(FileBasedExampleGenSpec):
         # JSON list of the class names in label order (the schema's); empty: the sorted folders.
         "class_names": ExecutionParameter(type=str, optional=True),
         "duplicates": ExecutionParameter(type=str, optional=True),
+        # JSON [R, G, B]: transform.background, which the duplicate checks' pixels composite
+        # transparency over, as the Transform graph does.
+        "background": ExecutionParameter(type=str, optional=True),
     }
     OUTPUTS = {
         **FileBasedExampleGenSpec.OUTPUTS,
@@ -486,10 +501,12 @@ class ImageExampleGen(FileBasedExampleGen):
         output_config: example_gen_pb2.Output | None = None,
         class_names: list[str] | None = None,
         duplicates: str = "fail",
+        background: tuple[int, int, int] = (255, 255, 255),
     ):
         """class_names: the schema's class list; label = position in it. None: the sorted class
         folders (for a data set without a schema yet, as infer-schema ingests it).
         duplicates: 'fail' or 'warn' on an image in two splits (validation.duplicates).
+        background: transform.background as R, G, B, for the pixels the duplicates are found by.
         input_config/output_config: the splits when already worked out
         (components.splits.image_split_configs); by default they are found by listing
         input_base."""
@@ -510,6 +527,7 @@ class ImageExampleGen(FileBasedExampleGen):
             max_bad_fraction=max_bad_fraction,
             class_names=json.dumps(list(class_names or [])),
             duplicates=duplicates,
+            background=json.dumps(list(background)),
             examples=types.Channel(type=standard_artifacts.Examples),
             report=types.Channel(type=IngestionReport),
         )

@@ -269,6 +269,7 @@ def make_example_gen(
             max_bad_fraction=config.ingestion.max_bad_fraction,
             class_names=class_names,
             duplicates=config.validation.duplicates,
+            background=background_rgb(config.transform.background),
             # Found above from the folder as this machine sees it; the steps may see it elsewhere.
             input_config=input_config,
             output_config=output_config,

@@ -108,10 +108,25 @@ def test_the_ingestion_check_decodes_as_the_transform_graph_does(make_image, ima
         ]
     ]
     for data in [*CUT_OUTS, half, *(f.read_bytes() for f in files)]:
-        np.testing.assert_array_equal(
-            image_checks.decode_like_transform(data),
-            preprocessing.decode_image(tf.constant(data)).numpy(),
-        )
+        for background in [(255, 255, 255), (0, 0, 0), (12, 200, 99)]:
+            np.testing.assert_array_equal(
+                image_checks.decode_like_transform(data, background),
+                preprocessing.decode_image(tf.constant(data), background).numpy(),
+            )
+
+
+def test_duplicates_are_found_by_the_pixels_over_the_configured_background():
+    """A fully transparent PNG and a half-transparent black one: over a black background the
+    model sees both as black (duplicates), over white one white and one grey (not): the check
+    hashes what the model sees with transform.background."""
+    dark = png(Image.new("RGBA", (40, 40), (0, 0, 0, 0)))
+    light = png(Image.new("RGBA", (40, 40), (0, 0, 0, 128)))  # half-transparent black
+    over_black = [
+        image_checks.check_image_bytes(d, 32, 10**6, background=(0, 0, 0)) for d in (dark, light)
+    ]
+    over_white = [image_checks.check_image_bytes(d, 32, 10**6) for d in (dark, light)]
+    assert over_black[0].pixels_sha256 == over_black[1].pixels_sha256  # both black to the model
+    assert over_white[0].pixels_sha256 != over_white[1].pixels_sha256  # white vs grey
 
 
 def test_opaque_images_are_unchanged():
