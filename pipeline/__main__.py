@@ -310,7 +310,7 @@ def _run_locked(config: PipelineConfig, args: argparse.Namespace) -> int:
             return status
         record = build_record(config, steps.run_id)
         print(summary_text(record), file=console.out)
-        _print_report(config, console.out, run_id=record.run_id)  # saves the record too
+        _print_report(config, console.out, run_id=record.run_id, record=record)  # saves it
     if config.runtime.fail_on_unblessed and record.blessed is False:
         return EXIT_NOT_BLESSED
     return EXIT_RAN

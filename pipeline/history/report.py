@@ -38,14 +38,16 @@ def write_report(
     run_id: str | None = None,
     error: str = "",
     out: str | None = None,
+    record: RunRecord | None = None,
 ) -> str:
     """Writes the page of the run whose id is (or starts with) run_id, default the latest, and
     returns its path: from the run's saved record and page data when the metadata store still
     says what they say, else from its artifacts (at the run's end; for a run made before they
     were saved, or by another runner), both then saved. The error shown is `error`, else the one
-    recorded when the run failed (record_failure)."""
+    recorded when the run failed (record_failure). `record`: the run's record when the caller
+    has just built it (the run's end), so it is not built twice."""
     run = find_run(config, run_id)
-    data = saved_report_data(config, run, error) or build_report_data(config, run, error)
+    data = saved_report_data(config, run, error) or build_report_data(config, run, error, record)
     path = out or report_path(config, run.run_id)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     with open(path, "w", encoding="utf-8") as f:
@@ -70,11 +72,13 @@ def saved_report_data(
     return ReportData.from_json(page, config.runtime.name, record, error)
 
 
-def build_report_data(config: PipelineConfig, run: RunArtifacts, error: str = "") -> ReportData:
-    """The run's record and page data read from its artifacts, both saved."""
+def build_report_data(
+    config: PipelineConfig, run: RunArtifacts, error: str = "", record: RunRecord | None = None
+) -> ReportData:
+    """The run's record (unless given) and page data read from its artifacts, both saved."""
     from pipeline.history.build import read_report_data, record_for  # TensorFlow, TFX, TFMA
 
-    record = record_for(config, run)
+    record = record or record_for(config, run)
     save_record(config, record)
     error = error or (record.failure or {}).get("error", "")
     data = read_report_data(config.runtime.name, run, record, error)
