@@ -246,34 +246,33 @@ def make_example_gen(
             input_config, output_config = splits.tfrecord_split_configs(
                 data.tfrecords, data.split_buckets, data.splits
             )
+            # ImportExampleGen, reading each split with the compression its files' first bytes
+            # show, not their names.
+            example_gen = tfrecord_import.TFRecordExampleGen(
+                input_base=runner_path(config, data.tfrecords, target),
+                input_config=input_config,
+                output_config=output_config,
+            )
         else:
             input_config, output_config = splits.image_split_configs(
                 data.images, data.split_buckets, data.splits, partition_feature=IMAGE_ID_KEY
             )
+            example_gen = ImageExampleGen(
+                input_base=runner_path(config, data.images, target),
+                split_buckets=data.split_buckets,
+                min_side=config.ingestion.min_side,
+                max_pixels=config.ingestion.max_pixels,
+                max_bad_fraction=config.ingestion.max_bad_fraction,
+                class_names=class_names,
+                duplicates=config.validation.duplicates,
+                background=background_rgb(config.transform.background),
+                # Found above from the folder as this machine sees it; the steps may see it
+                # elsewhere.
+                input_config=input_config,
+                output_config=output_config,
+            )
     except splits.SplitLayoutError as error:
         raise ConfigError(str(error)) from None
-    if data.tfrecords:
-        # ImportExampleGen, reading each split with the compression its files' first bytes
-        # show, not their names.
-        example_gen = tfrecord_import.TFRecordExampleGen(
-            input_base=runner_path(config, data.tfrecords, target),
-            input_config=input_config,
-            output_config=output_config,
-        )
-    else:
-        example_gen = ImageExampleGen(
-            input_base=runner_path(config, data.images, target),
-            split_buckets=data.split_buckets,
-            min_side=config.ingestion.min_side,
-            max_pixels=config.ingestion.max_pixels,
-            max_bad_fraction=config.ingestion.max_bad_fraction,
-            class_names=class_names,
-            duplicates=config.validation.duplicates,
-            background=background_rgb(config.transform.background),
-            # Found above from the folder as this machine sees it; the steps may see it elsewhere.
-            input_config=input_config,
-            output_config=output_config,
-        )
     return example_gen, splits.split_names(input_config, output_config)
 
 
