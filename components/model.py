@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import tensorflow as tf
 import tf_keras as keras
-from absl import logging
 from tensorflow.python.autograph.core import config as autograph_config
 
-IMAGENET_NOTOP_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
-IMAGENET_NOTOP_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + IMAGENET_NOTOP_FILE
-)
-IMAGENET_NOTOP_MD5 = "6d6bbae143d832006294945121d1f1fc"
+from components.base_weights import BaseWeights
+
 BLOCKS = ("block1", "block2", "block3", "block4", "block5")
 
 
@@ -29,57 +24,6 @@ def _skip_autograph_for_tf_keras() -> None:
 
 
 _skip_autograph_for_tf_keras()
-
-
-class WeightsUnavailableError(RuntimeError):
-    """The configured base weights cannot be had; the message says how to provide them."""
-
-
-@dataclass
-class BaseWeights:
-    """What the base was built from: `keras_arg` for VGG16(weights=...) and a note for people."""
-
-    keras_arg: str | None
-    description: str
-    warning: str = ""
-
-
-def resolve_base_weights(weights: str, allow_random_fallback: bool = False) -> BaseWeights:
-    """Finds the base weights before any training starts, so a missing file fails fast."""
-    if weights == "none":
-        return BaseWeights(None, "random initialization (training.weights=none)")
-    if weights != "imagenet":
-        if not tf.io.gfile.exists(weights):
-            raise WeightsUnavailableError(
-                f"training.weights={weights!r}: no such file. Give the path of a VGG16 "
-                "no-top weights file (.h5), or use `imagenet` or `none`."
-            )
-        return BaseWeights(weights, f"file {weights}")
-    try:
-        path = keras.utils.get_file(
-            IMAGENET_NOTOP_FILE,
-            IMAGENET_NOTOP_URL,
-            cache_subdir="models",
-            file_hash=IMAGENET_NOTOP_MD5,
-        )
-        return BaseWeights(path, "ImageNet")
-    except Exception as error:  # any download failure: DNS, proxy, HTTP, checksum
-        message = (
-            f"ImageNet weights for VGG16 are not available: {error}\n"
-            f"Keras needs the file {IMAGENET_NOTOP_FILE} (md5 {IMAGENET_NOTOP_MD5}). Either\n"
-            f"  - copy it into {os.path.expanduser('~/.keras/models/')} "
-            f"(download it from {IMAGENET_NOTOP_URL} on a machine with internet access), or\n"
-            "  - set training.weights to the path of that file, or\n"
-            "  - set training.weights=none to train from random weights (much lower accuracy)."
-        )
-        if not allow_random_fallback:
-            raise WeightsUnavailableError(message) from error
-        warning = (
-            "WARNING: ImageNet weights could not be loaded, so this model was trained from "
-            "RANDOM weights. Its accuracy is not representative. " + message.splitlines()[0]
-        )
-        logging.warning(warning)
-        return BaseWeights(None, "random (ImageNet weights unavailable)", warning)
 
 
 class VGGPreprocess(keras.layers.Layer):

@@ -21,7 +21,7 @@ import tf_keras as keras
 from absl import logging
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components import export
+from components import base_weights, export
 from components import model as model_lib
 from components import schema as schema_lib
 from components.preprocessing import PIXELS_KEY, TRANSFORMED_LABEL_KEY, decode_pixels
@@ -317,7 +317,7 @@ def run_fn(fn_args: FnArgs) -> None:
     training = settings.training
     strategy = choose_strategy(training.distribution)  # first: see choose_strategy
     keras.utils.set_random_seed(training.seed)
-    weights = model_lib.resolve_base_weights(
+    weights = base_weights.resolve_base_weights(
         training.weights, training.allow_random_weights_fallback
     )
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)

@@ -28,8 +28,8 @@ from keras_tuner.engine import base_tuner
 from tfx.components.trainer.fn_args_utils import FnArgs
 from tfx.components.tuner.component import TunerFnResult
 
+from components import base_weights, trainer
 from components import model as model_lib
-from components import trainer
 from components.trainer_settings import TrainerSettings
 
 OBJECTIVE = "val_accuracy"
@@ -126,7 +126,7 @@ def tuner_fn(fn_args: FnArgs) -> TunerFnResult:
     settings = TrainerSettings.from_custom_config(fn_args.custom_config)
     training, tuning = settings.training, settings.tuning
     model_lib.keras.utils.set_random_seed(training.seed)
-    weights = model_lib.resolve_base_weights(
+    weights = base_weights.resolve_base_weights(
         training.weights, training.allow_random_weights_fallback
     )
     transfer = model_lib.build_transfer_model(

