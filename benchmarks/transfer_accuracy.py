@@ -18,11 +18,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import components  # noqa: F401  sets TF_USE_LEGACY_KERAS before TensorFlow loads Keras
 import numpy as np
 import tensorflow as tf
 import tf_keras as keras
 
+import components  # noqa: F401  sets TF_USE_LEGACY_KERAS before TensorFlow loads Keras
 from benchmarks import common
 from components import base_weights, gate, trainer
 from components import model as model_lib
@@ -40,9 +40,35 @@ CONTENDERS = {
 }
 
 
-def load_split(folder: Path, classes: list[str], size: int) -> tuple[np.ndarray, np.ndarray]:
-    files = [(path, label) for label, name in enumerate(classes)
-             for path in sorted((folder / name).iterdir()) if path.is_file()]
+def split_files(root: Path, percentages: list[int]) -> tuple[list[str], dict[str, list]]:
+    """(path, label) lists per split: the folder's own train/ eval/ test/, else each class's
+    files shuffled with a fixed seed and cut in the given percentages (stratified)."""
+    if (root / "train").is_dir():
+        classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+        return classes, {
+            split: [
+                (path, label)
+                for label, name in enumerate(classes)
+                for path in sorted((root / split / name).iterdir())
+                if path.is_file()
+            ]
+            for split in ("train", "eval", "test")
+        }
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    splits: dict[str, list] = {"train": [], "eval": [], "test": []}
+    for label, name in enumerate(classes):
+        files = sorted(p for p in (root / name).iterdir() if p.is_file())
+        order = np.random.default_rng([0, label]).permutation(len(files))
+        train_end = round(len(files) * percentages[0] / 100)
+        eval_end = train_end + round(len(files) * percentages[1] / 100)
+        for split, (start, end) in zip(
+            splits, ((0, train_end), (train_end, eval_end), (eval_end, len(files))), strict=True
+        ):
+            splits[split] += [(files[i], label) for i in order[start:end]]
+    return classes, splits
+
+
+def load_split(files: list, size: int) -> tuple[np.ndarray, np.ndarray]:
     pixels = []
     for start in range(0, len(files), 64):
         chunk = [tf.io.read_file(str(path)) for path, _ in files[start : start + 64]]
@@ -99,7 +125,16 @@ def run_contender(name: str, data: dict, args: argparse.Namespace, seed: int) ->
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", required=True, help="folder with train/ eval/ test/ splits")
+    parser.add_argument(
+        "--images",
+        required=True,
+        help="folder with train/ eval/ test/ splits, or of class folders (see --split)",
+    )
+    parser.add_argument(
+        "--split",
+        default="60,20,20",
+        help="train,eval,test percentages of each class, for a folder without train/",
+    )
     parser.add_argument("--image-size", type=int, default=96)
     parser.add_argument("--epochs", type=int, default=5, help="phase 1 epochs")
     parser.add_argument("--fine-tune-epochs", type=int, default=3)
@@ -108,10 +143,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--only", nargs="*", choices=sorted(CONTENDERS), help="a subset")
     args = parser.parse_args(argv)
     root = Path(args.images)
-    classes = sorted(p.name for p in (root / "train").iterdir() if p.is_dir())
+    classes, files = split_files(root, [int(p) for p in args.split.split(",")])
     data = {"classes": classes}
     for split in ("train", "eval", "test"):
-        data[split] = load_split(root / split, classes, args.image_size)
+        data[split] = load_split(files[split], args.image_size)
     names = args.only or list(CONTENDERS)
     runs: dict[str, list[dict]] = {name: [] for name in names}
     for seed in range(1, args.repeats + 1):

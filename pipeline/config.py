@@ -358,6 +358,12 @@ class EvaluationConfig:
         minimum=0,
         maximum=1,
     )
+    beat_majority_class: bool = _opt(
+        True,
+        "Accuracy (judged like min_accuracy) must be above the judged split's share of its "
+        "most common class, what a model that always answers that class scores: on a split "
+        "that is 68% one class, min_accuracy=0.5 alone would bless such a model.",
+    )
     bless_random_weights: bool = _opt(
         False,
         "Bless a model whose VGG16 base fell back to random weights because ImageNet weights "

@@ -361,6 +361,7 @@ def gate_settings(config: PipelineConfig) -> dict:
         "min_examples": e.min_examples,
         "min_examples_per_class": e.min_examples_per_class,
         "min_class_recall": e.min_class_recall,
+        "beat_majority_class": e.beat_majority_class,
         "bless_random_weights": e.bless_random_weights,
     }
 

