@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image-size", type=int, default=224)
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--weights", default="none", help="`imagenet`, `none` or an .h5 path")
+    parser.add_argument(
+        "--weights",
+        default="none",
+        help="`imagenet` (found or provisioned as the pipeline does), `none` or an .h5 path",
+    )
     parser.add_argument("--seed", type=int, default=42)
     args = parser.parse_args(argv)
     keras.utils.set_random_seed(args.seed)
@@ -68,6 +72,10 @@ def main(argv: list[str] | None = None) -> None:
     x_train, y_train = load_split(root / "train", classes, args.image_size)
     x_eval, y_eval = load_split(root / "eval", classes, args.image_size)
     weights = None if args.weights == "none" else args.weights
+    if weights == "imagenet":  # Keras' own file, else the project's checked conversion
+        from components.base_weights import imagenet_weights
+
+        weights = imagenet_weights(say=lambda line: None).path
     model = build_model(args.image_size, len(classes), weights)
     model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs, verbose=2)
     _, accuracy = model.evaluate(x_eval, y_eval, batch_size=args.batch_size, verbose=0)
