@@ -1,7 +1,7 @@
 """Transfer learning from ImageNet, end to end: the real ImageNet weights (provisioned as
 `training.weights=imagenet` finds them, checked), the real pipeline through its command line, on
 images no one on this project made (the bundled sample, clip art from Debian's openclipart), at
-a small image size.
+a small image size (96 px; about 2 min 20 s for both runs on 2 cores).
 
 Run 1 trains from ImageNet: blessed and pushed. Run 2, on the same root, trains the same recipe
 from random weights: the gate compares it with run 1's model (the baseline) on the same test
@@ -22,11 +22,15 @@ pytestmark = pytest.mark.slow
 
 SAMPLE = Path(REPO_ROOT) / "data" / "sample"
 RECIPE = [
-    "transform.image_size=64",
+    "transform.image_size=96",
     "training.epochs=8",
     "training.fine_tune_epochs=1",
     # About 90 s less per evaluation on 2 cores; the Judge's Wilson intervals remain.
     "evaluation.tfma_confidence_intervals=false",
+    # Measured here: ImageNet 0.667 (95% CI 0.52 to 0.79, n = 42), random 0.238 (0.13 to 0.38).
+    # The bar sits between them with room for a few images either way; the default (0.5) is
+    # what make run judges at 224 px.
+    "evaluation.min_accuracy=0.4",
 ]
 ACCURACY = re.compile(
     r"sparse_categorical_accuracy +(\d\.\d{3}) \(95% CI (\d\.\d\d) to (\d\.\d\d), n = (\d+)\)"
@@ -79,7 +83,7 @@ def test_the_imagenet_model_is_blessed_and_pushed(runs):
     assert re.search(r"Pushed:     version \d+ to ", out), out
     value, low, _, n = accuracy(out)
     assert n >= 40
-    assert low >= 0.5  # evaluation.min_accuracy, judged on the interval's lower bound
+    assert low >= 0.4  # evaluation.min_accuracy, judged on the interval's lower bound
 
 
 def test_imagenet_beats_random_weights_beyond_both_intervals(runs):
