@@ -1,4 +1,5 @@
-"""The VGG16 transfer model: base weights, head, and the freeze/unfreeze steps of the recipe."""
+"""The VGG16 transfer model: the base (its weights come from components.base_weights), the head,
+and the freeze/unfreeze steps of the recipe."""
 
 from __future__ import annotations
 

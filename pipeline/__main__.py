@@ -144,7 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--allow-random-weights",
         action="store_true",
-        help="if ImageNet weights cannot be downloaded, train from random weights (demo only)",
+        help="if ImageNet weights cannot be had, train from random weights (plumbing checks only)",
     )
     run.add_argument(
         "--fail-on-unblessed",

