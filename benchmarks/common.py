@@ -319,8 +319,9 @@ def write_results_md() -> None:
         "",
         "Written by `benchmarks/common.py` from `benchmarks/results/*.json`; do not edit by hand.",
         "Every figure is a median over alternating repeats in one invocation. Targets are",
-        "reported, never asserted. Base weights are `none` (random): ImageNet weights cannot be",
-        "downloaded on the machines these ran on, so accuracies are not representative.",
+        "reported, never asserted. Each result's setup names its base weights: accuracies of",
+        "ImageNet-weight runs (transfer_accuracy, seed_vs_pipeline since 2026-12-04) are transfer",
+        "learning's; those of runs with `weights=none (random)` only show that training ran.",
         "",
     ]
     for path in sorted(RESULTS_DIR.glob("*.json")):

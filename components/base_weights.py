@@ -114,7 +114,12 @@ FALLBACK_DESCRIPTION = "random (ImageNet weights unavailable)"  # components.gat
 
 
 class WeightsUnavailableError(RuntimeError):
-    """The configured base weights cannot be had; the message says how to provide them."""
+    """The configured base weights cannot be had; the message says how to provide them, and
+    `tried` holds what each route said."""
+
+    def __init__(self, message: str, tried: Sequence[str] = ()):
+        super().__init__(message)
+        self.tried = list(tried)
 
 
 class WeightsFileError(WeightsUnavailableError):
@@ -164,9 +169,10 @@ def resolve_base_weights(
     except WeightsUnavailableError as error:
         if not allow_random_fallback:
             raise
+        why = "; ".join(error.tried) or str(error).splitlines()[0]
         warning = (
             "WARNING: ImageNet weights could not be loaded, so this model was trained from "
-            "RANDOM weights. Its accuracy is not representative. " + str(error).splitlines()[0]
+            f"RANDOM weights. Its accuracy is not representative. Tried: {why}"
         )
         _log(warning, warning=True)
         return BaseWeights(None, FALLBACK_DESCRIPTION, warning)
@@ -200,9 +206,9 @@ def imagenet_weights(
         tried.append(
             f"writing into {folder}: {_one_line(error)}; set KERAS_HOME to a writable folder"
         )
-        raise WeightsUnavailableError(_unavailable_message(folder, tried)) from error
+        raise WeightsUnavailableError(_unavailable_message(folder, tried), tried) from error
     if path is None:
-        raise WeightsUnavailableError(_unavailable_message(folder, tried))
+        raise WeightsUnavailableError(_unavailable_message(folder, tried), tried)
     seconds = time.monotonic() - started
     verb = "provisioned" if fetched else "found"
     say(f"ImageNet weights: {source}, {verb} in {seconds:.1f} s: {path}")

