@@ -417,10 +417,10 @@ FASHION_MNIST_SETTINGS = [
 ]
 
 
-def pipeline_settings(image_size: int, epochs: int) -> list[str]:
-    """The seed-comparable configuration: random weights, flatten head, no fine-tuning."""
+def pipeline_settings(image_size: int, epochs: int, weights: str = "none") -> list[str]:
+    """The seed-comparable configuration: flatten head, no fine-tuning, no early stopping."""
     return [
-        "training.weights=none",
+        f"training.weights={weights}",
         f"transform.image_size={image_size}",
         f"training.epochs={epochs}",
         "training.head=flatten",

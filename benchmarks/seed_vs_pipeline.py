@@ -79,9 +79,9 @@ def main(argv: list[str] | None = None) -> None:
         help="extra pipeline option (default: %(default)s, for 28 px Fashion-MNIST)",
     )
     args = parser.parse_args(argv)
-    weights = [f"training.weights={args.weights}"]
-    settings = common.pipeline_settings(args.image_size, args.epochs) + weights + args.set
-    defaults = [f"transform.image_size={args.image_size}", *weights, *args.set]
+    settings = common.pipeline_settings(args.image_size, args.epochs, args.weights) + args.set
+    defaults = [f"transform.image_size={args.image_size}", f"training.weights={args.weights}"]
+    defaults += args.set
     with tempfile.TemporaryDirectory(prefix="bench-seed-") as work:
         contenders = {
             "seed_recipe": lambda: run_seed(
