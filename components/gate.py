@@ -213,7 +213,7 @@ def _value_reasons(evidence: Evidence, settings: GateSettings) -> list[str]:
             f"{what} is {judged:.3f}, below evaluation.min_accuracy={settings.min_accuracy} "
             f"(accuracy {accuracy.text()}; evaluation.judge_on={settings.judge_on})"
         )
-    majority = majority_class(evidence)
+    majority = majority_class(evidence.class_names, evidence.examples_per_class)
     if settings.beat_majority_class and majority and judged <= majority[1]:
         what = "accuracy" if point else "the lower bound of accuracy's 95% interval"
         name, share, count = majority
@@ -235,16 +235,17 @@ def _value_reasons(evidence: Evidence, settings: GateSettings) -> list[str]:
     return reasons
 
 
-def majority_class(evidence: Evidence) -> tuple[str, float, int] | None:
+def majority_class(
+    class_names: list[str], examples_per_class: list[int]
+) -> tuple[str, float, int] | None:
     """(name, share, count) of the judged split's most common class: the accuracy of a model
     that always answers it, which an absolute min_accuracy does not see (0.5 is below it on a
-    split that is 68% one class)."""
-    counts = evidence.examples_per_class
-    total = sum(counts)
-    if not counts or total <= 0:
+    split that is 68% one class). None for a split without examples."""
+    total = sum(examples_per_class)
+    if not examples_per_class or total <= 0:
         return None
-    most = max(range(len(counts)), key=counts.__getitem__)
-    return evidence.class_names[most], counts[most] / total, counts[most]
+    most = max(range(len(examples_per_class)), key=examples_per_class.__getitem__)
+    return class_names[most], examples_per_class[most] / total, examples_per_class[most]
 
 
 def _change_verdict(paired: Paired, settings: GateSettings) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from components.gate import majority_class
 from pipeline.config import PipelineConfig
 from pipeline.history.console import estimate_text
 from pipeline.history.record import RunRecord, report_path
@@ -129,15 +130,14 @@ def gate_rows(summary: RunRecord) -> list[dict[str, str]]:
                 "result": counts[fewest] >= rules["min_examples_per_class"],
             }
         )
-    if rules.get("beat_majority_class") and counts and sum(counts) > 0:
-        most = max(range(len(counts)), key=counts.__getitem__)
-        share = counts[most] / sum(counts)
+    majority = majority_class(evidence["class_names"], counts)
+    if rules.get("beat_majority_class") and majority:
+        name, share, count = majority
         rows.append(
             {
                 "rule": f"accuracy ({what}) > always answering the most common class",
                 "option": "evaluation.beat_majority_class",
-                "value": f"{evidence['class_names'][most]}: {share:.3f} "
-                f"({counts[most]} of {sum(counts)})",
+                "value": f"{name}: {share:.3f} ({count} of {sum(counts)})",
                 "result": judged(accuracy) > share,
             }
         )
