@@ -21,7 +21,7 @@ import tensorflow as tf
 import tf_keras as keras
 
 import components  # noqa: F401  sets TF_USE_LEGACY_KERAS before TensorFlow loads Keras
-from benchmarks import common
+from benchmarks import common, seed_recipe
 from components import base_weights
 from components.preprocessing import images_to_pixels
 
@@ -69,12 +69,7 @@ def main(argv: list[str] | None = None) -> None:
         for way in runs:
             keras.utils.set_random_seed(seed)
             head = keras.Sequential(
-                [
-                    keras.Input(data["train"][way].shape[1:]),
-                    keras.layers.Flatten(),
-                    keras.layers.Dense(1024, activation="relu"),
-                    keras.layers.Dense(len(classes), activation="softmax"),
-                ]
+                [keras.Input(data["train"][way].shape[1:]), *seed_recipe.head_layers(len(classes))]
             )
             head.compile("adam", "sparse_categorical_crossentropy", ["accuracy"])
             fit = head.fit(

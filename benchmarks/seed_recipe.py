@@ -38,17 +38,19 @@ def load_split(folder: Path, classes: list[str], size: int) -> tuple[np.ndarray,
     return x, y
 
 
+def head_layers(num_classes: int) -> list[keras.layers.Layer]:
+    """The seed's head: Flatten -> Dense(1024, relu) -> Dense(N, softmax)."""
+    return [
+        keras.layers.Flatten(),
+        keras.layers.Dense(1024, activation="relu"),
+        keras.layers.Dense(num_classes, activation="softmax"),
+    ]
+
+
 def build_model(size: int, num_classes: int, weights: str | None) -> keras.Model:
     base = keras.applications.VGG16(include_top=False, weights=weights, input_shape=(size, size, 3))
     base.trainable = False
-    model = keras.Sequential(
-        [
-            base,
-            keras.layers.Flatten(),
-            keras.layers.Dense(1024, activation="relu"),
-            keras.layers.Dense(num_classes, activation="softmax"),
-        ]
-    )
+    model = keras.Sequential([base, *head_layers(num_classes)])
     model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
     return model
 
