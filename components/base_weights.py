@@ -225,7 +225,8 @@ def _find_or_provision(
     if cached:
         return (*cached, False)
     with _provisioning_lock(folder, say):
-        cached = _cached(folder, [], say)  # another process may have provisioned it meanwhile
+        # Another process may have provisioned it meanwhile; what is damaged was said above.
+        cached = _cached(folder, [], lambda line: None)
         if cached:
             return (*cached, False)
         if wheel is None:  # a wheel given is the route asked for
