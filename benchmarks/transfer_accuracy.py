@@ -6,7 +6,7 @@ components.trainer.train: feature cache, phase 1, phase 2, early stopping with b
 restore) on the pixels the Transform graph makes (components.preprocessing.images_to_pixels,
 centre crop); only TFX and the Evaluator are left out, so many contenders fit in one process.
 Accuracy is on test/ (never seen by training or early stopping), with its Wilson interval;
-fine-tuned vs frozen is a paired bootstrap over the same test images (components.gate).
+fine-tuned vs frozen is a paired bootstrap over the same test images (components.intervals).
 Seconds are the contender's training and test prediction, images already decoded.
 """
 
@@ -24,7 +24,7 @@ import tf_keras as keras
 
 import components  # noqa: F401  sets TF_USE_LEGACY_KERAS before TensorFlow loads Keras
 from benchmarks import common
-from components import base_weights, gate, trainer
+from components import base_weights, intervals, trainer
 from components import model as model_lib
 from components.preprocessing import images_to_pixels
 from pipeline.config import TrainingConfig
@@ -109,7 +109,7 @@ def run_contender(name: str, data: dict, args: argparse.Namespace, seed: int) ->
     probabilities = transfer.model.predict(x_test, batch_size=args.batch_size, verbose=0)
     seconds = time.perf_counter() - start
     correct = probabilities.argmax(axis=1) == y_test
-    low, high = gate.wilson_interval(int(correct.sum()), len(correct))
+    low, high = intervals.wilson_interval(int(correct.sum()), len(correct))
     phase1 = [h for h in history if h.get("phase") == "phase1"]
     return {
         "seconds": seconds,
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     for head in ("flatten", "gap"):
         tuned, frozen = f"imagenet_{head}_finetuned", f"imagenet_{head}_frozen"
         if tuned in runs and frozen in runs:
-            paired = gate.paired_comparison(
+            paired = intervals.paired_comparison(
                 np.array(runs[tuned][0]["correct"], dtype=bool),
                 np.array(runs[frozen][0]["correct"], dtype=bool),
             )

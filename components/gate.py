@@ -3,31 +3,13 @@ functions of numbers (the Judge step gathers the numbers, these decide)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-
 from components.base_weights import FALLBACK_DESCRIPTION
+from components.intervals import Estimate, Paired
 
 JUDGE_ON = ("lower_bound", "point")
-Z_95 = 1.959963984540054
-PAIRED_RESAMPLES = 10_000
-PAIRED_SEED = 0  # a fixed seed: the same predictions always get the same decision
-
-
-@dataclass
-class Estimate:
-    """A metric with its 95% confidence interval over n examples."""
-
-    value: float
-    lower: float
-    upper: float
-    n: int
-
-    def text(self) -> str:
-        return f"{self.value:.3f} (95% CI {self.lower:.2f} to {self.upper:.2f}, n = {self.n})"
 
 
 @dataclass
@@ -43,31 +25,16 @@ class GateSettings:
 
 
 @dataclass
-class Paired:
-    """Candidate and baseline on the same examples: per-example correctness counts, and the
-    accuracy difference (candidate minus baseline) with a paired-bootstrap 95% interval."""
-
-    fixed: int  # baseline wrong, candidate right
-    broken: int  # baseline right, candidate wrong
-    both_right: int
-    both_wrong: int
-    difference: float
-    lower: float
-    upper: float
-
-    @property
-    def n(self) -> int:
-        return self.fixed + self.broken + self.both_right + self.both_wrong
-
-
-@dataclass
 class Evidence:
-    """What the judge knows about a candidate."""
+    """What the judge knows about a candidate, every interval from its predictions on the
+    judged split (components/intervals.py)."""
 
     accuracy: Estimate
     class_names: list[str]
     examples_per_class: list[int]
     recall: list[Estimate]
+    precision: list[Estimate] = field(default_factory=list)  # shown, not judged
+    auc: Estimate | None = None  # macro one-vs-rest AUC: shown, not judged
     base_weights: str = ""
     weights_warning: str = ""
     paired: Paired | None = None
@@ -85,56 +52,6 @@ class Judgement:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def wilson_interval(successes: int, n: int, z: float = Z_95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion: sound at small n and at 0 or 1, where a
-    resampling interval (TFMA's jackknife or bootstrap) collapses to a point."""
-    if n <= 0:
-        return 0.0, 1.0
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def cautious_estimate(value: float, n: int, tfma_interval: tuple[float, float] | None) -> Estimate:
-    """A proportion's estimate whose interval is the wider of TFMA's (jackknife) and Wilson's,
-    clipped to [0, 1]: TFMA's alone says [1.00, 1.00] for 21 right out of 21."""
-    low, high = wilson_interval(round(value * n), n)
-    if tfma_interval is not None:
-        low, high = min(low, tfma_interval[0]), max(high, tfma_interval[1])
-    return Estimate(value=value, lower=max(0.0, low), upper=min(1.0, high), n=n)
-
-
-def paired_comparison(
-    candidate_correct: np.ndarray, baseline_correct: np.ndarray, seed: int = PAIRED_SEED
-) -> Paired:
-    """Counts the four outcomes per example and bootstraps the accuracy difference over
-    examples, keeping each example's pair together."""
-    candidate = np.asarray(candidate_correct, dtype=bool)
-    baseline = np.asarray(baseline_correct, dtype=bool)
-    if candidate.shape != baseline.shape or candidate.ndim != 1:
-        raise ValueError("candidate and baseline must be judged on the same examples")
-    n = len(candidate)
-    delta = candidate.astype(np.int8) - baseline.astype(np.int8)  # +1 fixed, -1 broken
-    difference = float(delta.mean()) if n else 0.0
-    if n:
-        rng = np.random.default_rng(seed)
-        samples = rng.integers(0, n, size=(PAIRED_RESAMPLES, n))
-        means = delta[samples].mean(axis=1)
-        lower, upper = (float(q) for q in np.quantile(means, [0.025, 0.975]))
-    else:
-        lower, upper = -1.0, 1.0
-    return Paired(
-        fixed=int((candidate & ~baseline).sum()),
-        broken=int((~candidate & baseline).sum()),
-        both_right=int((candidate & baseline).sum()),
-        both_wrong=int((~candidate & ~baseline).sum()),
-        difference=difference,
-        lower=lower,
-        upper=upper,
-    )
 
 
 def random_weights_kind(base_weights: str, weights_warning: str) -> str:

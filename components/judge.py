@@ -1,190 +1,66 @@
-"""Judge: the step after the Evaluator that decides the blessing.
+"""Judge: the step that decides the blessing, from the Scorer's predictions of the judged split.
 
 TFMA 0.47's own threshold validation compares the point estimate with the thresholds (its
 validator calls float() on a metric, which drops the confidence interval), and compares a
-candidate with its baseline by the difference of two accuracies, unpaired. This step reads
-TFMA's metrics and their intervals, runs candidate and baseline on the same examples for a
-paired comparison, checks the evidence and what the model was built from, and writes the
-ModelBlessing (with TFX's `blessed` and `current_model_id` properties) that the Pusher and the
-baseline resolver read. It also leaves the Pusher a sample of examples to smoke-test with.
+candidate with its baseline by the difference of two accuracies, unpaired. This step computes
+accuracy, per-class recall and precision and macro AUC with their intervals from each example's
+prediction (components/intervals.py), compares candidate and baseline on the same examples,
+checks the evidence and what the model was built from, and writes the ModelBlessing (with TFX's
+`blessed` and `current_model_id` properties) that the Pusher and the baseline resolver read,
+with the Scorer's smoke-test sample beside it. It loads no model: a threshold-only change
+re-runs this step alone, in seconds.
 """
 
-import base64
 import json
 import os
-from collections.abc import Iterator
 from dataclasses import asdict
-from typing import Any
 
 import numpy as np
-import tensorflow as tf
-import tensorflow_model_analysis as tfma
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
-from tfx.types import artifact_utils, standard_artifacts
-from tfx.utils import path_utils
+from tfx.dsl.io import fileio
+from tfx.types import standard_artifacts
 
-from components import gate, model_files
-from components.evaluation import ACCURACY
-from components.export import (
-    EXAMPLES_SIGNATURE,
-    IMAGES_SIGNATURE,
-    TRANSFORM_SIGNATURE,
-    read_model_metadata,
-)
-from components.preprocessing import PIXELS_KEY, decode_pixels
+from components import gate, intervals, model_files
+from components.export import read_model_metadata
+from components.scorer import GALLERY_FILE, model_dir, read_json, read_predictions, write_json
 from components.smoke_test import SAMPLE_FILE
-from components.tfrecord_import import compression_of
 
 JUDGEMENT_FILE = "judgement.json"
-SMOKE_EXAMPLES = 4
-MAX_MISTAKES = 24
-CORRECT_PER_CLASS = 3
-PREDICT_BATCH = 32
 
 
 class JudgeError(RuntimeError):
     """The judge could not gather its evidence; the message says what and where."""
 
 
-def split_batches(examples: standard_artifacts.Examples, split: str) -> Iterator[list[bytes]]:
-    """The serialized tf.Examples of one split, in file order, PREDICT_BATCH at a time: the
-    split is never held in memory whole."""
-    uri = artifact_utils.get_split_uri([examples], split)
-    files = sorted(tf.io.gfile.glob(os.path.join(uri, "*")))
-    if not files:
-        raise JudgeError(f"No examples in split {split!r} at {uri}.")
-    dataset = tf.data.TFRecordDataset(files, compression_type=compression_of(files))
-    for batch in dataset.batch(PREDICT_BATCH):
-        yield list(batch.numpy())
-
-
-def score_split(
-    examples: standard_artifacts.Examples, split: str, label_key: str, models: list
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(labels, each model's probabilities) over the split, in one pass: every model's
-    serving_default signature, the one TFMA evaluates, on each batch."""
-    signatures = [model.signatures[EXAMPLES_SIGNATURE] for model in models]
-    labels, probabilities = [], [[] for _ in models]
-    for records in split_batches(examples, split):
-        labels += [_feature(r, label_key).int64_list.value[0] for r in records]
-        for serve, found in zip(signatures, probabilities, strict=True):
-            found.append(serve(examples=tf.constant(records))["probabilities"].numpy())
-    return np.array(labels, dtype=np.int64), [
-        np.concatenate(p) if p else np.zeros((0, 0)) for p in probabilities
-    ]
-
-
-def records_at(
-    examples: standard_artifacts.Examples, split: str, indices: set[int]
-) -> dict[int, bytes]:
-    """The serialized examples at these positions of the split (a second pass that keeps only
-    them: the thumbnails' and the smoke test's)."""
-    found, position = {}, 0
-    for records in split_batches(examples, split):
-        for record in records:
-            if position in indices:
-                found[position] = record
-            position += 1
-        if len(found) == len(indices):
-            break
-    return found
-
-
-def _feature(record: bytes, key: str):
-    return tf.train.Example.FromString(record).features.feature[key]
-
-
-def _interval(kv) -> tuple[float, float] | None:
-    if not kv.HasField("confidence_interval"):
-        return None
-    ci = kv.confidence_interval
-    return ci.lower_bound.double_value.value, ci.upper_bound.double_value.value
-
-
-def tfma_evidence(evaluation_uri: str, label_key: str) -> dict[str, Any]:
-    """The candidate's accuracy, per-class recall (with TFMA's intervals) and example counts."""
-    found: dict[str, Any] = {"recall": {}, "counts": {}}
-    for slice_metrics in tfma.load_metrics(evaluation_uri):
-        keys = slice_metrics.slice_key.single_slice_keys
-        for kv in slice_metrics.metric_keys_and_values:
-            key = kv.key
-            if key.is_diff or key.model_name not in ("", "candidate"):
-                continue
-            value = kv.value.double_value.value
-            if keys and keys[0].column == label_key and key.name == "example_count":
-                found["counts"][int(keys[0].int64_value)] = int(value)
-            elif keys:
-                continue
-            elif key.name == "example_count":
-                found["n"] = int(value)
-            elif key.name == ACCURACY:
-                found["accuracy"] = (value, _interval(kv))
-            elif key.name == "recall" and key.sub_key.HasField("class_id"):
-                found["recall"][key.sub_key.class_id.value] = (value, _interval(kv))
-    if "accuracy" not in found or "n" not in found:
-        raise JudgeError(f"The Evaluator's metrics at {evaluation_uri} hold no overall accuracy.")
-    return found
-
-
-def _recall_of(measured: dict[str, Any], k: int) -> tuple[float, int, tuple | None]:
-    value, interval = measured["recall"].get(k, (0.0, None))
-    return value, measured["counts"].get(k, 0), interval
-
-
-def _model_dir(model) -> str:
-    return path_utils.serving_model_path(model.uri, path_utils.is_old_model_artifact(model))
-
-
-def _thumbnail(model, record: bytes, image_size: int) -> str:
-    """The image as the model saw it (after the Transform graph), as a base64 PNG."""
-    transformed = model.signatures[TRANSFORM_SIGNATURE](examples=tf.constant([record]))
-    pixels = decode_pixels(transformed[PIXELS_KEY], image_size)[0]
-    return base64.b64encode(tf.io.encode_png(pixels).numpy()).decode()
-
-
-def gallery_picks(
-    labels: np.ndarray, probabilities: np.ndarray, num_classes: int
-) -> dict[str, list[int]]:
-    """Positions of the most confident mistakes, and per class of its most confident correct
-    predictions."""
-    predicted = probabilities.argmax(axis=1)
-    order = np.argsort(-probabilities.max(axis=1), kind="stable")
-    right = []
-    for k in range(num_classes):
-        right += [int(i) for i in order if predicted[i] == labels[i] == k][:CORRECT_PER_CLASS]
-    return {
-        "mistakes": [int(i) for i in order if predicted[i] != labels[i]][:MAX_MISTAKES],
-        "correct": right,
-    }
-
-
-def gallery(
-    model,
-    picks: dict[str, list[int]],
-    records: dict[int, bytes],
-    *,
+def gather_evidence(
     labels: np.ndarray,
     probabilities: np.ndarray,
+    baseline_probabilities: np.ndarray | None,
     class_names: list[str],
-    image_size: int,
-) -> dict[str, list[dict[str, Any]]]:
-    """The picked examples as thumbnails of what the model saw, with truth and prediction."""
-
-    def entry(i: int) -> dict[str, Any]:
-        return {
-            "true": class_names[labels[i]],
-            "predicted": class_names[int(probabilities[i].argmax())],
-            "probability": float(probabilities[i].max()),
-            "png": _thumbnail(model, records[i], image_size),
-        }
-
-    return {kind: [entry(i) for i in positions] for kind, positions in picks.items()}
-
-
-def _write_json(folder: str, name: str, value: Any) -> None:
-    with tf.io.gfile.GFile(os.path.join(folder, name), "w") as f:
-        json.dump(value, f, indent=2)
+) -> gate.Evidence:
+    """Every measured figure the gate and the report show, with its interval, from the
+    predictions alone."""
+    if len(labels) == 0 or probabilities.shape != (len(labels), len(class_names)):
+        raise JudgeError(
+            f"The predictions do not fit the model: {probabilities.shape} probabilities for "
+            f"{len(labels)} examples and {len(class_names)} classes."
+        )
+    predicted = probabilities.argmax(axis=1)
+    recall, precision = intervals.per_class(labels, predicted, len(class_names))
+    evidence = gate.Evidence(
+        accuracy=intervals.accuracy(labels, predicted),
+        class_names=class_names,
+        examples_per_class=np.bincount(labels, minlength=len(class_names)).tolist(),
+        recall=recall,
+        precision=precision,
+        auc=intervals.macro_auc(labels, probabilities),
+    )
+    if baseline_probabilities is not None:
+        evidence.paired = intervals.paired_comparison(
+            predicted == labels, baseline_probabilities.argmax(axis=1) == labels
+        )
+    return evidence
 
 
 def _baseline_description(baseline, mode: str) -> str:
@@ -197,70 +73,54 @@ def _baseline_description(baseline, mode: str) -> str:
     return f"the model served as version {mode} (artifact {baseline.id})"
 
 
+def _check_scored(predictions, model, baseline_model) -> None:
+    """The predictions are of this candidate and this baseline: the Scorer and the Judge read
+    the same channels, so a mismatch means artifacts were mixed up and nothing may be decided."""
+    scored = (
+        predictions.get_int_custom_property("model_id"),
+        predictions.get_int_custom_property("baseline_model_id") or None,
+    )
+    given = (model.id, baseline_model.id if baseline_model is not None else None)
+    if scored != given:
+        raise JudgeError(
+            f"The predictions at {predictions.uri} are of model {scored[0]} and baseline "
+            f"{scored[1]}, but the Judge was given model {given[0]} and baseline {given[1]}."
+        )
+
+
 @component
 def Judge(
-    examples: InputArtifact[standard_artifacts.Examples],
+    predictions: InputArtifact[standard_artifacts.Examples],
     model: InputArtifact[standard_artifacts.Model],
-    evaluation: InputArtifact[standard_artifacts.ModelEvaluation],
     # Not `blessing`: Airflow's launcher names output artifacts <key>:<run id>, and the
     # Evaluator's `blessing` of the same run would take the name first.
     model_blessing: OutputArtifact[standard_artifacts.ModelBlessing],
     baseline_model: InputArtifact[standard_artifacts.Model] = None,
     split: Parameter[str] = "test",
     label_key: Parameter[str] = "label",
-    image_key: Parameter[str] = "image",
     serving_dir: Parameter[str] = "",
     baseline_mode: Parameter[str] = "latest",
     settings: Parameter[str] = "{}",
 ) -> None:
     """Decides whether the candidate may be deployed; every reason is written down."""
     rules = gate.GateSettings(**json.loads(settings))
-    candidate_dir = _model_dir(model)
+    _check_scored(predictions, model, baseline_model)
+    candidate_dir = model_dir(model)
     metadata = read_model_metadata(candidate_dir)
-    class_names = list(metadata["class_names"])
-    measured = tfma_evidence(evaluation.uri, label_key)
-    n = measured["n"]
-    candidate = tf.saved_model.load(candidate_dir)
-    models = [candidate]
-    if baseline_model is not None:
-        models.append(tf.saved_model.load(_model_dir(baseline_model)))
-    labels, (probabilities, *baseline_probabilities) = score_split(
-        examples, split, label_key, models
+    labels, probabilities, baseline_probabilities = read_predictions(predictions, split, label_key)
+    evidence = gather_evidence(
+        labels, probabilities, baseline_probabilities, list(metadata["class_names"])
     )
-    candidate_correct = probabilities.argmax(axis=1) == labels
-
-    accuracy_value, accuracy_ci = measured["accuracy"]
-    evidence = gate.Evidence(
-        accuracy=gate.cautious_estimate(accuracy_value, n, accuracy_ci),
-        class_names=class_names,
-        examples_per_class=[measured["counts"].get(k, 0) for k in range(len(class_names))],
-        recall=[gate.cautious_estimate(*_recall_of(measured, k)) for k in range(len(class_names))],
-        base_weights=metadata.get("base_weights", ""),
-        weights_warning=metadata.get("weights_warning", ""),
-        baseline=_baseline_description(baseline_model, baseline_mode),
-    )
-    if baseline_probabilities:
-        evidence.paired = gate.paired_comparison(
-            candidate_correct, baseline_probabilities[0].argmax(axis=1) == labels
-        )
+    evidence.base_weights = metadata.get("base_weights", "")
+    evidence.weights_warning = metadata.get("weights_warning", "")
+    evidence.baseline = _baseline_description(baseline_model, baseline_mode)
     checksums = model_files.file_checksums(candidate_dir)
     model_fingerprint = model_files.fingerprint(checksums)
     if serving_dir:
         evidence.already_served = model_files.find_served(serving_dir, model.id, model_fingerprint)
-
     judgement = gate.judge(evidence, rules)
-    picks = gallery_picks(labels, probabilities, len(class_names))
-    sample = list(range(min(SMOKE_EXAMPLES, len(labels))))  # the smoke test's examples
-    records = records_at(examples, split, {*sample, *picks["mistakes"], *picks["correct"]})
-    if len(labels) != n or abs(candidate_correct.mean() - accuracy_value) > 1e-6:
-        judgement.blessed = False
-        judgement.reasons.append(
-            f"the judge's own predictions ({int(candidate_correct.sum())} right of "
-            f"{len(labels)}) disagree with the Evaluator's (accuracy {accuracy_value:.4f} on "
-            f"{n}); the model does not answer its serving signature as TFMA measured it"
-        )
 
-    _write_json(
+    write_json(
         model_blessing.uri,
         JUDGEMENT_FILE,
         {
@@ -269,31 +129,13 @@ def Judge(
             "settings": asdict(rules),
             "split": split,
             "fingerprint": model_fingerprint,
-            "gallery": gallery(
-                candidate,
-                picks,
-                records,
-                labels=labels,
-                probabilities=probabilities,
-                class_names=class_names,
-                image_size=metadata["image_size"],
-            ),
+            "gallery": read_json(predictions.uri, GALLERY_FILE),
         },
     )
-    _write_json(
+    write_json(
         model_blessing.uri,
         SAMPLE_FILE,
-        {
-            "class_names": class_names,
-            "signatures": [EXAMPLES_SIGNATURE, IMAGES_SIGNATURE],
-            "examples": [base64.b64encode(records[i]).decode() for i in sample],
-            "images": [
-                base64.b64encode(_feature(records[i], image_key).bytes_list.value[0]).decode()
-                for i in sample
-            ],
-            "probabilities": probabilities[sample].tolist(),
-            "files": checksums,
-        },
+        {**read_json(predictions.uri, SAMPLE_FILE), "files": checksums},
     )
     blessed = judgement.blessed
     model_blessing.set_int_custom_property("blessed", int(blessed))
@@ -307,7 +149,7 @@ def Judge(
         )
     if judgement.random_weights:
         model_blessing.set_string_custom_property("random_weights", judgement.random_weights)
-    with tf.io.gfile.GFile(
+    with fileio.open(
         os.path.join(model_blessing.uri, "BLESSED" if blessed else "NOT_BLESSED"), "w"
     ) as f:
         f.write("")  # the marker file TFX's own Pusher checks

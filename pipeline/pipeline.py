@@ -47,6 +47,7 @@ from components.image_example_gen import (
 from components.judge import Judge
 from components.model_files import served_versions
 from components.schema import class_names_from_schema
+from components.scorer import Scorer
 from components.trainer_settings import TrainerSettings
 from pipeline.config import ConfigError, PipelineConfig, background_rgb
 
@@ -164,29 +165,39 @@ def create_pipeline(
     baseline_resolver = _baseline_resolver(config, trainer, target)
     baseline = baseline_resolver.outputs["model"] if baseline_resolver else None
     judged_split = "test" if "test" in split_names else "eval"
-    # TFMA measures the candidate (and the baseline) on the judged split, with intervals ...
-    evaluator = Evaluator(
+    # Predicts the judged split once with the candidate and the baseline: every later step
+    # reads these predictions, none runs a model again.
+    scorer = Scorer(
         examples=example_gen.outputs["examples"],
         model=trainer.outputs["model"],
         baseline_model=baseline,
+        split=judged_split,
+        label_key=label_key,
+        image_key=image_key,
+    )
+    # TFMA's metrics of both models from those predictions (model-agnostic), overall and per
+    # class, for the report ...
+    evaluator = Evaluator(
+        examples=scorer.outputs["predictions"],
+        baseline_model=baseline,  # tells TFX there is a baseline; TFMA does not load it
         eval_config=make_eval_config(
             len(names), label_key, config.evaluation.tfma_confidence_intervals
         ),
         example_splits=[judged_split],
     )
-    # ... and the Judge decides the blessing from them (components/judge.py says why).
+    # ... and the Judge decides the blessing from them, with the intervals and the paired
+    # comparison (components/judge.py says why not TFMA's own validation).
     judge = Judge(
-        examples=example_gen.outputs["examples"],
+        predictions=scorer.outputs["predictions"],
         model=trainer.outputs["model"],
-        evaluation=evaluator.outputs["evaluation"],
         baseline_model=baseline,
         split=judged_split,
         label_key=label_key,
-        image_key=image_key,
         serving_dir=_serving_dir(config, target),
         baseline_mode=config.evaluation.baseline,
         settings=json.dumps(gate_settings(config)),
     )
+    judge.add_upstream_node(evaluator)  # a run whose evaluation failed decides nothing
     # Publishes a blessed model to the serving folder, atomically, after a smoke test; an
     # unblessed model, or one already served, is not pushed.
     pusher = Pusher(
@@ -199,7 +210,13 @@ def create_pipeline(
         ),
         custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
     )
-    components += [*([baseline_resolver] if baseline_resolver else []), evaluator, judge, pusher]
+    components += [
+        *([baseline_resolver] if baseline_resolver else []),
+        scorer,
+        evaluator,
+        judge,
+        pusher,
+    ]
     return _pipeline(config, components, target)
 
 

@@ -147,6 +147,7 @@ PIPELINE_NODES = [
     "Transform",
     "Trainer",
     "latest_blessed_model_resolver",
+    "Scorer",
     "Evaluator",
     "Judge",
     "Pusher",
@@ -163,7 +164,4 @@ SMALL_RUN = [
     "training.batch_size=16",
     "evaluation.min_accuracy=0.5",
     "data.split_buckets={train: 2, eval: 1, test: 1}",
-    # About 90 s less per evaluation on 2 cores; the judge's Wilson intervals remain.
-    # tests/test_report.py runs with TFMA's intervals on.
-    "evaluation.tfma_confidence_intervals=false",
 ]

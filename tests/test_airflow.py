@@ -36,12 +36,8 @@ def write_config(tmp_path: Path) -> Path:
             "fine_tune_epochs": 1,
             "batch_size": 16,
         },
-        # The hash split leaves 19 test examples here; TFMA's intervals cost ~90 s (SMALL_RUN).
-        "evaluation": {
-            "min_accuracy": 0.5,
-            "min_examples": 10,
-            "tfma_confidence_intervals": False,
-        },
+        # The hash split leaves 19 test examples here.
+        "evaluation": {"min_accuracy": 0.5, "min_examples": 10},
         "runtime": {"name": DAG_ID, "root": str(tmp_path / "runs")},
         "airflow": {"start_date": "2024-01-01"},
     }

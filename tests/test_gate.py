@@ -3,15 +3,8 @@
 import numpy as np
 import pytest
 
-from components.gate import (
-    Estimate,
-    Evidence,
-    GateSettings,
-    cautious_estimate,
-    judge,
-    paired_comparison,
-    wilson_interval,
-)
+from components.gate import Evidence, GateSettings, judge
+from components.intervals import Estimate, paired_comparison, proportion, wilson_interval
 
 CLASSES = ["a", "b", "c"]
 
@@ -20,10 +13,10 @@ def evidence(
     right: int = 13, n: int = 21, per_class=(7, 7, 7), recall=(0.9, 0.9, 0.9), **extra
 ) -> Evidence:
     return Evidence(
-        accuracy=cautious_estimate(right / n, n, None),
+        accuracy=proportion(right, n),
         class_names=CLASSES,
         examples_per_class=list(per_class),
-        recall=[cautious_estimate(r, c, None) for r, c in zip(recall, per_class, strict=True)],
+        recall=[proportion(round(r * c), c) for r, c in zip(recall, per_class, strict=True)],
         **extra,
     )
 
@@ -35,12 +28,12 @@ def test_wilson_interval_matches_the_textbook_and_does_not_collapse_at_the_edges
     assert high == 1.0 and 0.84 < low < 0.85  # a resampling interval would say [1, 1]
 
 
-def test_the_wider_interval_of_tfma_and_wilson_is_kept():
-    estimate = cautious_estimate(1.0, 21, (1.0, 1.0))  # what a jackknife says for 21/21
-    assert estimate.lower < 0.85 and estimate.upper == 1.0
-    estimate = cautious_estimate(0.619, 21, (0.30, 0.95))
-    assert (estimate.lower, estimate.upper) == (0.30, 0.95)
-    assert estimate.text() == "0.619 (95% CI 0.30 to 0.95, n = 21)"
+def test_a_proportion_carries_its_wilson_interval_and_says_so():
+    estimate = proportion(13, 21)
+    assert (estimate.value, estimate.n) == (13 / 21, 21)
+    assert (estimate.lower, estimate.upper) == wilson_interval(13, 21)
+    assert estimate.text() == "0.619 (95% CI 0.41 to 0.79, n = 21)"
+    assert proportion(0, 0) == Estimate(0.0, 0.0, 1.0, 0)  # nothing seen: anything possible
 
 
 def test_lower_bound_and_point_estimate_disagree_on_the_same_split():
@@ -88,7 +81,7 @@ def test_worst_class_recall_gates_only_when_asked():
     result = judge(weak_class, GateSettings(min_class_recall=0.5, judge_on="point"))
     assert not result.blessed
     (reason,) = result.reasons
-    assert reason.startswith("recall of class c is 0.200")
+    assert reason.startswith("recall of class c is 0.143")  # 1 of 7
     assert "evaluation.min_class_recall=0.5" in reason
 
 

@@ -1,67 +1,65 @@
-"""The Judge reads the judged split in batches: its scores and the examples it keeps (thumbnails,
-the smoke test's sample) without holding the split in memory."""
+"""The Judge's evidence comes from the predictions alone, and it refuses predictions of
+another model than the one it judges."""
 
 import numpy as np
-import tensorflow as tf
-from tfx.types import artifact_utils, standard_artifacts
+import pytest
+from sklearn.metrics import roc_auc_score
+from tfx.types import standard_artifacts
 
 from components import judge
 
 
-def examples_artifact(tmp_path, labels: list[int]) -> standard_artifacts.Examples:
-    examples = standard_artifacts.Examples()
-    examples.uri = str(tmp_path / "examples")
-    examples.split_names = artifact_utils.encode_split_names(["test"])
-    folder = tmp_path / "examples" / "Split-test"
-    folder.mkdir(parents=True)
-    with tf.io.TFRecordWriter(str(folder / "data.gz"), options="GZIP") as writer:
-        for i, label in enumerate(labels):
-            feature = {
-                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
-                "n": tf.train.Feature(int64_list=tf.train.Int64List(value=[i])),
-            }
-            example = tf.train.Example(features=tf.train.Features(feature=feature))
-            writer.write(example.SerializeToString())
-    return examples
+def test_the_evidence_counts_each_figure_from_the_predictions():
+    labels = np.array([0, 0, 0, 1, 1, 2])
+    probabilities = np.array(
+        [
+            [0.8, 0.1, 0.1],  # right
+            [0.6, 0.3, 0.1],  # right
+            [0.2, 0.7, 0.1],  # wrong: 1
+            [0.1, 0.8, 0.1],  # right
+            [0.5, 0.4, 0.1],  # wrong: 0
+            [0.1, 0.2, 0.7],  # right
+        ]
+    )
+    baseline = np.roll(probabilities, 1, axis=0)
 
+    evidence = judge.gather_evidence(labels, probabilities, baseline, ["a", "b", "c"])
 
-class FakeModel:
-    """A serving_default that gives example n the probabilities [n / N, 1 - n / N]."""
-
-    def __init__(self, total: int):
-        def serve(examples):
-            n = tf.io.parse_example(examples, {"n": tf.io.FixedLenFeature([1], tf.int64)})["n"]
-            p = tf.cast(n, tf.float32) / total
-            return {"probabilities": tf.concat([p, 1 - p], axis=1)}
-
-        self.signatures = {judge.EXAMPLES_SIGNATURE: serve}
-
-
-def test_scores_and_kept_examples_come_from_batches_in_file_order(tmp_path):
-    total = 2 * judge.PREDICT_BATCH + 5  # three batches, the last short
-    labels = [i % 2 for i in range(total)]
-    examples = examples_artifact(tmp_path, labels)
-
-    found, (first, second) = judge.score_split(
-        examples, "test", "label", [FakeModel(total), FakeModel(2 * total)]
+    assert (evidence.accuracy.value, evidence.accuracy.n) == (4 / 6, 6)
+    assert evidence.examples_per_class == [3, 2, 1]
+    assert [(r.value, r.n) for r in evidence.recall] == [(2 / 3, 3), (1 / 2, 2), (1.0, 1)]
+    assert [(p.value, p.n) for p in evidence.precision] == [(2 / 3, 3), (1 / 2, 2), (1.0, 1)]
+    expected_auc = roc_auc_score(labels, probabilities, multi_class="ovr", average="macro")
+    assert evidence.auc.value == pytest.approx(expected_auc)
+    paired = evidence.paired
+    assert paired.n == 6
+    assert paired.difference == pytest.approx(
+        (probabilities.argmax(1) == labels).mean() - (baseline.argmax(1) == labels).mean()
     )
 
-    np.testing.assert_array_equal(found, labels)
-    assert first.shape == second.shape == (total, 2)
-    np.testing.assert_allclose(first[:, 0], np.arange(total) / total)
-    kept = judge.records_at(examples, "test", {0, judge.PREDICT_BATCH + 1, total - 1})
-    assert sorted(kept) == [0, judge.PREDICT_BATCH + 1, total - 1]
-    for position, record in kept.items():
-        assert judge._feature(record, "n").int64_list.value[0] == position
+
+def test_predictions_that_do_not_fit_the_model_are_refused():
+    with pytest.raises(judge.JudgeError, match="do not fit the model"):
+        judge.gather_evidence(np.array([0, 1]), np.ones((2, 3)) / 3, None, ["a", "b"])
 
 
-def test_gallery_picks_the_most_confident_mistakes_and_right_answers_per_class():
-    labels = np.array([0, 0, 1, 1, 0])
-    probabilities = np.array(
-        [[0.9, 0.1], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4], [0.55, 0.45]]
-    )  # right, wrong (0.8), right, wrong (0.6), right
+def _artifact(kind, artifact_id: int, **properties):
+    artifact = kind()
+    artifact.id = artifact_id
+    artifact.uri = f"/artifacts/{artifact_id}"
+    for name, value in properties.items():
+        artifact.set_int_custom_property(name, value)
+    return artifact
 
-    picks = judge.gallery_picks(labels, probabilities, num_classes=2)
 
-    assert picks["mistakes"] == [1, 3]  # most confident first
-    assert picks["correct"] == [0, 4, 2]  # class 0 by confidence, then class 1
+def test_predictions_of_another_model_or_baseline_decide_nothing():
+    model = _artifact(standard_artifacts.Model, 7)
+    baseline = _artifact(standard_artifacts.Model, 3)
+    scored = _artifact(standard_artifacts.Examples, 9, model_id=7, baseline_model_id=3)
+    judge._check_scored(scored, model, baseline)  # the same models: no error
+
+    with pytest.raises(judge.JudgeError, match="of model 7 and baseline 3.*given model 7 and "):
+        judge._check_scored(scored, model, None)
+    alone = _artifact(standard_artifacts.Examples, 10, model_id=5)
+    with pytest.raises(judge.JudgeError, match="of model 5 and baseline None"):
+        judge._check_scored(alone, model, None)

@@ -156,7 +156,10 @@ def test_yaml_for_kubeflow_pipelines_has_image_paths_and_no_resolver(tmp_path, m
     assert "resources" not in executors["Trainer_executor"]["container"]  # none configured
     assert all("container" in executor for executor in executors.values())
     assert not [name for name in tasks if "resolver" in name]
-    assert set(tasks["Evaluator"].inputs.artifacts) == {"examples", "model"}
+    # TFMA reads the Scorer's predictions and loads no model (model-agnostic evaluation).
+    evaluated = tasks["Evaluator"].inputs.artifacts
+    assert set(evaluated) == {"examples"}
+    assert evaluated["examples"].task_output_artifact.producer_task == "Scorer"
 
 
 def test_compile_without_image_or_root_says_what_to_set(capsys, monkeypatch):

@@ -119,7 +119,12 @@ def test_transform_writes_only_its_graph_and_the_trainer_reads_the_ingested_exam
     assert "transformed_examples" not in run_record.outputs["Transform"]  # no pixel copies
     ingested = run_record.artifact("ImageExampleGen", "examples")
     assert run_record.input("Trainer", "examples").id == ingested.id
-    assert run_record.input("Evaluator", "examples").id == ingested.id
+    assert run_record.input("Scorer", "examples").id == ingested.id
+    # TFMA measures the Scorer's predictions: each model predicts each judged example once.
+    predictions = run_record.artifact("Scorer", "predictions")
+    assert run_record.input("Evaluator", "examples").id == predictions.id
+    assert run_record.input("Judge", "predictions").id == predictions.id
+    assert not run_record.input("Evaluator", "model")
 
 
 def test_exported_model_answers_both_signatures(data):
@@ -182,7 +187,7 @@ def test_a_threshold_only_change_pushes_nothing_and_names_the_served_model(data,
     out = capfd.readouterr().out
     states = latest_run(data["root"]).states
     assert states["Trainer"] == "cached" and states["Judge"] == "done"
-    assert states["Evaluator"] == "cached"  # thresholds are the Judge's, not TFMA's
+    assert states["Scorer"] == states["Evaluator"] == "cached"  # thresholds are the Judge's
     assert f"the candidate is the model blessed in run {first_run} (version {version})" in out
     assert "no baseline" not in out
     assert f"Pushed:     nothing; the candidate is already served as version {version}" in out

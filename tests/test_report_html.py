@@ -8,7 +8,8 @@ from dataclasses import asdict
 
 import numpy as np
 
-from components.gate import Evidence, GateSettings, cautious_estimate, judge, paired_comparison
+from components.gate import Evidence, GateSettings, judge
+from components.intervals import paired_comparison, proportion
 from pipeline.config import load_config
 from pipeline.history.charts import rebin
 from pipeline.history.html import render
@@ -79,10 +80,10 @@ def _judged(evidence: Evidence, settings: GateSettings) -> RunRecord:
 
 def _evidence(**extra) -> Evidence:
     return Evidence(
-        accuracy=cautious_estimate(13 / 21, 21, None),
+        accuracy=proportion(13, 21),
         class_names=["a", "b", "c"],
         examples_per_class=[7, 7, 7],
-        recall=[cautious_estimate(0.6, 7, None)] * 3,
+        recall=[proportion(4, 7)] * 3,
         base_weights="ImageNet",
         **extra,
     )

@@ -119,11 +119,12 @@ def _metric_lines(r: RunRecord) -> list[str]:
     baseline = r.metrics.get("baseline", {})
     lines = ["  Metrics:    candidate" + ("   baseline" if baseline else "")]
     evidence = (r.judgement or {}).get("evidence", {})
+    judged = {ACCURACY: evidence.get("accuracy"), "macro_auc": evidence.get("auc")}
     for name in ("example_count", ACCURACY, "macro_auc"):
         if name in candidate:
             value = f"{candidate[name]:.4f}"
-            if name == ACCURACY and evidence:
-                value = estimate_text(evidence["accuracy"])
+            if judged.get(name):  # the Judge's value with its interval (components/intervals)
+                value = estimate_text(judged[name])
             base = f"   {baseline[name]:.4f}" if name in baseline else ""
             lines.append(f"    {name:<28} {value}{base}")
     names, recalls = evidence.get("class_names", []), evidence.get("recall", [])

@@ -10,7 +10,7 @@ import numpy as np
 from pipeline.history.charts import plot_confusion_matrix, plot_per_class
 from pipeline.history.html_blocks import chart, esc, not_reached, number, table
 from pipeline.history.page_data import ReportData
-from pipeline.history.record import RunRecord
+from pipeline.history.record import ACCURACY, RunRecord
 
 
 def evaluation_section(data: ReportData) -> str:
@@ -23,24 +23,29 @@ def evaluation_section(data: ReportData) -> str:
     count = candidate.get("example_count")
     examples = f" ({count:g} examples)" if count is not None else ""
     parts.append(
-        f"<p>Measured by TFMA{on}{examples}. The values here are point estimates; the gate "
-        "judges accuracy and per-class recall with their 95% confidence intervals (its rules "
-        "are below).</p>"
+        f"<p>Measured by TFMA{on}{examples}, from the predictions the Scorer made once per "
+        "model. The 95% intervals are the Judge's, from the same predictions: Wilson score "
+        "intervals for accuracy, precision and recall, a bootstrap over examples for AUC. The "
+        "gate judges accuracy and per-class recall with them (its rules are below).</p>"
     )
     if not baseline:
         parts.append(f"<p>Baseline: {esc(s.baseline_text() or 'none')}.</p>")
     overall = sorted(n for n in candidate if "/class_" not in n)
+    evidence = (s.judgement or {}).get("evidence", {})
+    intervals = {ACCURACY: evidence.get("accuracy"), "macro_auc": evidence.get("auc")}
     rows = [
         [
             esc(n),
             number(candidate[n]),
+            interval_text(intervals.get(n)),
             number(baseline.get(n)),
             _signed(candidate[n] - baseline[n] if n in baseline else None),
         ]
         for n in overall
     ]
+    header = ["metric", "candidate", "candidate 95% CI", "baseline", "difference"]
     parts.append("<h3>Candidate against baseline</h3>")
-    parts.append(table(["metric", "candidate", "baseline", "difference"], rows, {1, 2, 3}))
+    parts.append(table(header, rows, {1, 3, 4}))
     parts.append(per_class_html(data, candidate))
     if data.confusion is not None:
         parts.append(
@@ -86,16 +91,34 @@ def per_class_html(data: ReportData, candidate: dict[str, float]) -> str:
         for row, (i, name) in enumerate(zip(ids, names, strict=True))
     ]
     header = ["id", "class", *columns]
+    evidence = (data.record.judgement or {}).get("evidence", {})
+    for key in ("precision", "recall"):  # the Judge's intervals, where it saved them
+        estimates = evidence.get(key) or []
+        if len(estimates) == len(data.class_names):
+            header.append(f"{key} 95% CI")
+            for row, i in zip(rows, ids, strict=True):
+                row.append(interval_text(estimates[i] if i < len(estimates) else None))
     bars = (columns["precision"], columns["recall"])
+    numeric = set(range(2, 2 + len(columns)))
     note = "<p>Top-1: the most probable class is the prediction, as for accuracy.</p>"
     bars_chart = chart("chart-per-class", lambda: plot_per_class(*bars, names), caption)
     return (
         '<h3>Per class (candidate)</h3><div class="row">'
-        + table(header, rows, set(range(2, len(header))))
+        + table(header, rows, numeric)
         + bars_chart
         + "</div>"
         + note
     )
+
+
+def interval_text(estimate: dict[str, Any] | None) -> str:
+    """An Estimate's interval as "0.41 to 0.79"; '' where none was computed, '-' where the
+    estimate saw no example (a class never predicted has no precision)."""
+    if not estimate:
+        return ""
+    if not estimate["n"]:
+        return "-"
+    return f"{estimate['lower']:.2f} to {estimate['upper']:.2f}"
 
 
 def top1_per_class(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
