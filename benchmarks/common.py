@@ -42,6 +42,8 @@ TARGETS = {
     "on the 10,000-image benchmark",
     "history_speed": "runs, runs --json and show < 1 s with 50 runs in the store (2 cores); "
     "report < 5 s",
+    "gate_cost": "Scorer + Evaluator + Judge + Pusher <= 0.25x the Trainer's time on the sample "
+    "at 224 px with default settings",
 }
 
 
@@ -200,6 +202,7 @@ TARGET_CHECKS = {
         ("reject bad configuration s", "max", 2.0),
         ("ratio reject/import", "max", 0.1),
     ],
+    "gate_cost": [("ratio Scorer+Evaluator+Judge+Pusher/Trainer", "max", 0.25)],
     "history_speed": [
         ("runs s", "max", 1.0),
         ("runs --json s", "max", 1.0),

@@ -123,9 +123,7 @@ def _mean_auc(labels: np.ndarray, scores: np.ndarray, classes: np.ndarray) -> np
         n_negative = labels.shape[-1] - n_positive
         rank_sum = (ranks * positive).sum(axis=-1)
         with np.errstate(divide="ignore", invalid="ignore"):  # NaN: no positive or negative
-            aucs.append(
-                (rank_sum - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative)
-            )
+            aucs.append((rank_sum - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # a row where every class is NaN
         return np.nanmean(np.stack(aucs), axis=0)
