@@ -134,8 +134,9 @@ def main(argv: list[str] | None = None) -> None:
         help="evaluation images per training image (default: %(default)s)",
     )
     parser.add_argument("--data-dir", default="build", help="where the image folders go")
+    parser.add_argument("--weights", default="imagenet", choices=("imagenet", "none"))
     args = parser.parse_args(argv)
-    settings = common.pipeline_settings(args.image_size, args.epochs)
+    settings = common.pipeline_settings(args.image_size, args.epochs, args.weights)
     settings += common.FASHION_MNIST_SETTINGS
     runs, summary = {}, {}
     for limit in args.limits:
@@ -161,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         "eval_fraction": args.eval_fraction,
         "image_size": args.image_size,
         "epochs": args.epochs,
-        "weights": "none (random)",
+        "weights": args.weights,
         "repeats": 1,
     }
     notes = "One run per size (minutes to hours each): no repeats, no medians."
