@@ -6,6 +6,7 @@ calls (paths, class names, the schema checks, the baseline) follow it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import posixpath
@@ -38,6 +39,7 @@ from components import splits, tfrecord_import
 from components.baseline import LatestBlessedOtherModelStrategy, check_latest_baseline
 from components.data_gate import DataGate
 from components.evaluation import make_eval_config
+from components.gate import GateSettings
 from components.image_example_gen import (
     IMAGE_ID_KEY,
     RAW_IMAGE_KEY,
@@ -369,18 +371,9 @@ def check_schema(config: PipelineConfig, image_key: str, label_key: str) -> None
 
 
 def gate_settings(config: PipelineConfig) -> dict:
-    """The evaluation options the Judge applies (components.gate.GateSettings)."""
-    e = config.evaluation
-    return {
-        "min_accuracy": e.min_accuracy,
-        "max_accuracy_drop": e.max_accuracy_drop,
-        "judge_on": e.judge_on,
-        "min_examples": e.min_examples,
-        "min_examples_per_class": e.min_examples_per_class,
-        "min_class_recall": e.min_class_recall,
-        "beat_majority_class": e.beat_majority_class,
-        "bless_random_weights": e.bless_random_weights,
-    }
+    """The evaluation options the Judge applies: each field of components.gate.GateSettings,
+    from the evaluation option of the same name."""
+    return {f.name: getattr(config.evaluation, f.name) for f in dataclasses.fields(GateSettings)}
 
 
 def baseline_model_id(config: PipelineConfig) -> int:

@@ -108,6 +108,34 @@ def test_the_gate_table_shows_each_rule_its_value_and_result():
     assert point["evaluation.min_accuracy, evaluation.judge_on"]["result"] is True
 
 
+def test_the_gate_table_shows_the_saved_rule_results_not_a_recomputation():
+    """The Judge decides each rule once; the page shows what it saved, even where the saved
+    evidence would now be judged otherwise (a rule changed since, say)."""
+    summary = _judged(_evidence(), GateSettings())  # 0.41 lower bound: min_accuracy fails
+    rules = summary.judgement["judgement"]["rules"]
+    (accuracy,) = [r for r in rules if r["option"].startswith("evaluation.min_accuracy")]
+    accuracy.update(passed=True, value="as saved")  # disagrees with the evidence
+
+    rows = {r["option"]: r for r in gate_rows(summary)}
+
+    assert rows[accuracy["option"]]["result"] is True
+    assert rows[accuracy["option"]]["value"] == "as saved"
+    assert [r["rule"] for r in gate_rows(summary)] == [r["rule"] for r in rules]
+
+
+def test_a_judgement_saved_before_rule_results_still_shows_its_verdict():
+    summary = _judged(_evidence(), GateSettings())
+    del summary.judgement["judgement"]["rules"]
+    (row,) = gate_rows(summary)
+    assert row["result"] is False and "below evaluation.min_accuracy=0.5" in row["rule"]
+    summary = _judged(_evidence(), GateSettings(judge_on="point"))
+    del summary.judgement["judgement"]["rules"]
+    assert [r["rule"] for r in gate_rows(summary)] == ["every rule passed"]
+    summary.metrics = {"candidate": {"sparse_categorical_accuracy": 13 / 21}}
+    page = render(ReportData("p", summary, ["a", "b", "c"], gate=gate_rows(summary)))
+    assert "every rule passed" in page
+
+
 def test_the_report_shows_paired_counts_and_a_random_weight_banner():
     candidate = np.array([1] * 13 + [0] * 8, dtype=bool)
     baseline = np.array([1] * 10 + [0] * 3 + [1] * 2 + [0] * 6, dtype=bool)

@@ -13,9 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from components.gate import majority_class
 from pipeline.config import PipelineConfig
-from pipeline.history.console import estimate_text
 from pipeline.history.record import RunRecord, report_path
 
 PAGE_DATA_VERSION = 1
@@ -92,91 +90,33 @@ class ReportData:
         )
 
 
-def gate_rows(summary: RunRecord) -> list[dict[str, str]]:
-    """Each rule of the Judge (components/gate.py) with what it saw and its result."""
+def gate_rows(summary: RunRecord) -> list[dict[str, Any]]:
+    """Each rule of the Judge as it was applied and saved with the judgement
+    (components.gate.RuleResult): nothing here decides a rule again. A judgement saved before
+    the rules were (no `rules`) shows its reasons, or that every rule passed."""
     if summary.judgement is None:
         return []
-    evidence, rules = summary.judgement["evidence"], summary.judgement["settings"]
     verdict = summary.judgement["judgement"]
-    lower = rules["judge_on"] == "lower_bound"
-
-    def judged(estimate: dict[str, Any]) -> float:
-        return estimate["lower"] if lower else estimate["value"]
-
-    accuracy = evidence["accuracy"]
-    what = "95% lower bound" if lower else "value"
-    rows = [
+    if "rules" in verdict:
+        return [
+            {
+                "rule": r["rule"],
+                "option": r["option"],
+                "value": r["value"],
+                "result": r["passed"],
+            }
+            for r in verdict["rules"]
+        ]
+    reasons = verdict["reasons"] or ["every rule passed"]
+    return [
         {
-            "rule": f"accuracy ({what}) >= {rules['min_accuracy']:g}",
-            "option": "evaluation.min_accuracy, evaluation.judge_on",
-            "value": estimate_text(accuracy),
-            "result": judged(accuracy) >= rules["min_accuracy"],
-        },
-        {
-            "rule": f"examples >= {rules['min_examples']}",
-            "option": "evaluation.min_examples",
-            "value": str(accuracy["n"]),
-            "result": accuracy["n"] >= rules["min_examples"],
-        },
+            "rule": reason,
+            "option": "",
+            "value": "(saved before rule results were)",
+            "result": not verdict["reasons"],
+        }
+        for reason in reasons
     ]
-    counts = evidence["examples_per_class"]
-    if counts:
-        fewest = min(range(len(counts)), key=counts.__getitem__)
-        rows.append(
-            {
-                "rule": f"examples of each class >= {rules['min_examples_per_class']}",
-                "option": "evaluation.min_examples_per_class",
-                "value": f"fewest: {evidence['class_names'][fewest]} {counts[fewest]}",
-                "result": counts[fewest] >= rules["min_examples_per_class"],
-            }
-        )
-    majority = majority_class(evidence["class_names"], counts)
-    if rules.get("beat_majority_class") and majority:
-        name, share, count = majority
-        rows.append(
-            {
-                "rule": f"accuracy ({what}) > always answering the most common class",
-                "option": "evaluation.beat_majority_class",
-                "value": f"{name}: {share:.3f} ({count} of {sum(counts)})",
-                "result": judged(accuracy) > share,
-            }
-        )
-    if rules["min_class_recall"] > 0 and evidence["recall"]:
-        worst = min(range(len(evidence["recall"])), key=lambda k: judged(evidence["recall"][k]))
-        rows.append(
-            {
-                "rule": f"recall of every class ({what}) >= {rules['min_class_recall']:g}",
-                "option": "evaluation.min_class_recall",
-                "value": f"worst: {evidence['class_names'][worst]} "
-                + estimate_text(evidence["recall"][worst]),
-                "result": judged(evidence["recall"][worst]) >= rules["min_class_recall"],
-            }
-        )
-    paired = evidence.get("paired")
-    rows.append(
-        {
-            "rule": f"not significantly worse than the baseline by more than "
-            f"{rules['max_accuracy_drop']:g} (paired bootstrap)",
-            "option": "evaluation.max_accuracy_drop",
-            "value": (
-                f"{paired['difference']:+.3f} (95% CI {paired['lower']:+.2f} to "
-                f"{paired['upper']:+.2f}): {verdict['comparison']}"
-            )
-            if paired
-            else summary.baseline_text(),
-            "result": verdict["comparison"] != "worse" if paired else None,
-        }
-    )
-    random = verdict.get("random_weights")
-    rows.append(
-        {
-            "rule": "VGG16 base not a random-weight fallback",
-            "option": "evaluation.bless_random_weights",
-            "value": evidence.get("base_weights", ""),
-            "result": random != "fallback" or rules["bless_random_weights"],
-        }
-    )
-    return rows
 
 
 # --- The file beside the record -----------------------------------------------------------------
