@@ -27,7 +27,7 @@ from benchmarks import common
 from components import base_weights, intervals, trainer
 from components import model as model_lib
 from components.preprocessing import images_to_pixels
-from pipeline.config import TrainingConfig
+from components.settings import TrainingConfig
 
 # name -> (weights, head, fine_tune)
 CONTENDERS = {

@@ -13,6 +13,7 @@ import tensorflow as tf
 from PIL import Image
 
 from components.preprocessing import PNG_SIGNATURE
+from components.settings import DEFAULT_BACKGROUND
 
 # Formats tf.io.decode_image reads, as Pillow names them (MPO is a camera JPEG with extras).
 SUPPORTED_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "GIF": "gif", "BMP": "bmp"}
@@ -69,7 +70,7 @@ def skip_reason(name: str) -> str:
 
 
 def decode_like_transform(
-    data: bytes, background: tuple[int, int, int] = (255, 255, 255)
+    data: bytes, background: tuple[int, int, int] = DEFAULT_BACKGROUND
 ) -> np.ndarray:
     """uint8 RGB pixels as the Transform graph's decode_image makes them (same decoder ops: a
     PNG with its alpha composited over `background`, transform.background, anything else as 3
@@ -119,7 +120,7 @@ def check_image_bytes(
     data: bytes,
     min_side: int,
     max_pixels: int,
-    background: tuple[int, int, int] = (255, 255, 255),
+    background: tuple[int, int, int] = DEFAULT_BACKGROUND,
 ) -> ImageCheck:
     """Checks the header first (cheap, guards against decompression bombs), then decodes with
     the Transform step's decoders (decode_like_transform), so what passes here decodes there,

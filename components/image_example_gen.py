@@ -12,6 +12,7 @@ order of the folders that happen to exist: a missing class folder cannot shift t
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import hashlib
 import json
@@ -47,6 +48,8 @@ from components.ingestion_report import (
     write_image_hashes,
     write_report,
 )
+from components.options import background_rgb, section_problems
+from components.settings import IngestionConfig
 from components.splits import image_split_configs
 
 RAW_IMAGE_KEY = "image"
@@ -271,8 +274,18 @@ def _make_example(
     )
 
 
+def ingestion_settings(exec_properties: dict[str, Any]) -> IngestionConfig:
+    """The ingestion section the component was given, checked again where it is used."""
+    settings = IngestionConfig(**json.loads(exec_properties["ingestion"]))
+    problems = section_problems("ingestion", settings)
+    if problems:
+        raise ValueError("Ingestion settings not allowed: " + "; ".join(problems))
+    return settings
+
+
 @beam.ptransform_fn
 def _ImagesToExamples(pipeline: beam.Pipeline, exec_properties: dict[str, Any], split_pattern: str):
+    settings = ingestion_settings(exec_properties)
     input_base = exec_properties[specs.INPUT_BASE_KEY]
     classes = json.loads(exec_properties["_class_names"])
     split_dir = _split_folder(input_base, split_pattern)
@@ -294,11 +307,9 @@ def _ImagesToExamples(pipeline: beam.Pipeline, exec_properties: dict[str, Any], 
         >> beam.ParDo(
             _CheckAndEncode(
                 input_base,
-                min_side=exec_properties["min_side"],
-                max_pixels=exec_properties["max_pixels"],
-                background=tuple(
-                    json.loads(exec_properties.get("background") or "[255, 255, 255]")
-                ),
+                min_side=settings.min_side,
+                max_pixels=settings.max_pixels,
+                background=background_rgb(exec_properties["background"]),
             )
         ).with_outputs("events", main="examples")
     )
@@ -396,8 +407,8 @@ class Executor(BaseExampleGenExecutor):
         logging.info("Ingestion report: %s (%s)", summarize_report(report), report["path"])
         enforce_report(
             report,
-            max_bad_fraction=exec_properties["max_bad_fraction"],
-            duplicates=exec_properties.get("duplicates") or "fail",
+            max_bad_fraction=ingestion_settings(exec_properties).max_bad_fraction,
+            duplicates=exec_properties["duplicates"],
         )
 
     def _surviving_report_path(self, report_uri: str) -> str:
@@ -467,15 +478,14 @@ class ImageFolderDriver(FileBasedDriver):
 class ImageExampleGenSpec(FileBasedExampleGenSpec):
     PARAMETERS = {
         **FileBasedExampleGenSpec.PARAMETERS,
-        "min_side": ExecutionParameter(type=int),
-        "max_pixels": ExecutionParameter(type=int),
-        "max_bad_fraction": ExecutionParameter(type=float),
+        # JSON of the ingestion section (components.settings.IngestionConfig), whole.
+        "ingestion": ExecutionParameter(type=str),
         # JSON list of the class names in label order (the schema's); empty: the sorted folders.
         "class_names": ExecutionParameter(type=str, optional=True),
-        "duplicates": ExecutionParameter(type=str, optional=True),
-        # JSON [R, G, B]: transform.background, which the duplicate checks' pixels composite
-        # transparency over, as the Transform graph does.
-        "background": ExecutionParameter(type=str, optional=True),
+        "duplicates": ExecutionParameter(type=str),  # validation.duplicates
+        # transform.background, which the duplicate checks' pixels composite transparency over,
+        # as the Transform graph does.
+        "background": ExecutionParameter(type=str),
     }
     OUTPUTS = {
         **FileBasedExampleGenSpec.OUTPUTS,
@@ -494,24 +504,27 @@ class ImageExampleGen(FileBasedExampleGen):
         self,
         input_base: str,
         split_buckets: dict[str, int],
-        min_side: int = 32,
-        max_pixels: int = 40_000_000,
-        max_bad_fraction: float = 0.05,
+        *,
+        ingestion: IngestionConfig,
+        duplicates: str,
+        background: str,
         input_config: example_gen_pb2.Input | None = None,
         output_config: example_gen_pb2.Output | None = None,
         class_names: list[str] | None = None,
-        duplicates: str = "fail",
-        background: tuple[int, int, int] = (255, 255, 255),
     ):
-        """class_names: the schema's class list; label = position in it. None: the sorted class
-        folders (for a data set without a schema yet, as infer-schema ingests it).
-        duplicates: 'fail' or 'warn' on an image in two splits (validation.duplicates).
-        background: transform.background as R, G, B, for the pixels the duplicates are found by.
-        input_config/output_config: the splits when already worked out
-        (components.splits.image_split_configs); by default they are found by listing
+        """ingestion: the ingestion section, whole. duplicates: 'fail' or 'warn' on an image in
+        two splits (validation.duplicates). background: transform.background, for the pixels
+        the duplicates are found by. class_names: the schema's class list; label = position in
+        it. None: the sorted class folders (for a data set without a schema yet, as
+        infer-schema ingests it). input_config/output_config: the splits when already worked
+        out (components.splits.image_split_configs); by default they are found by listing
         input_base."""
+        problems = section_problems("ingestion", ingestion)
         if duplicates not in DUPLICATE_POLICIES:
-            raise ValueError(f"duplicates is {duplicates!r}; use one of {DUPLICATE_POLICIES}")
+            problems.append(f"duplicates is {duplicates!r}; use one of {DUPLICATE_POLICIES}")
+        background_rgb(background)  # a colour it cannot read raises ValueError, saying so
+        if problems:
+            raise ValueError("; ".join(problems))
         if input_config is None or output_config is None:
             input_config, output_config = image_split_configs(
                 input_base, split_buckets, partition_feature=IMAGE_ID_KEY
@@ -522,12 +535,10 @@ class ImageExampleGen(FileBasedExampleGen):
             output_config=output_config,
             output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-            min_side=min_side,
-            max_pixels=max_pixels,
-            max_bad_fraction=max_bad_fraction,
+            ingestion=json.dumps(dataclasses.asdict(ingestion)),
             class_names=json.dumps(list(class_names or [])),
             duplicates=duplicates,
-            background=json.dumps(list(background)),
+            background=background,
             examples=types.Channel(type=standard_artifacts.Examples),
             report=types.Channel(type=IngestionReport),
         )

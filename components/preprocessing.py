@@ -7,6 +7,8 @@ from typing import Any
 
 import tensorflow as tf
 
+from components.settings import DEFAULT_BACKGROUND
+
 # The transformed features. The raw ones (ExampleGen's) are named by custom_config's raw_image_key
 # and raw_label_key; "_xf" marks a transformed feature, as in TFX's own examples.
 PIXELS_KEY = "pixels"  # a serialized uint8 [size, size, 3] tensor
@@ -14,7 +16,6 @@ TRANSFORMED_LABEL_KEY = "label_xf"  # the label, int64
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-WHITE = (255, 255, 255)
 
 
 def composite_over(rgba: tf.Tensor, background: tuple[int, int, int]) -> tf.Tensor:
@@ -27,7 +28,9 @@ def composite_over(rgba: tf.Tensor, background: tuple[int, int, int]) -> tf.Tens
     return tf.cast(tf.round(blended), tf.uint8)
 
 
-def decode_image(image_bytes: tf.Tensor, background: tuple[int, int, int] = WHITE) -> tf.Tensor:
+def decode_image(
+    image_bytes: tf.Tensor, background: tuple[int, int, int] = DEFAULT_BACKGROUND
+) -> tf.Tensor:
     """Any supported format to uint8 RGB: grey is repeated, a GIF's first frame. A PNG is read
     with its alpha (RGBA, grey+alpha, palette with a transparent index) and composited over
     `background`, so the colours a file keeps under transparent pixels never reach the model.
@@ -44,7 +47,7 @@ def decode_image(image_bytes: tf.Tensor, background: tuple[int, int, int] = WHIT
 
 
 def resize_image(
-    image: tf.Tensor, size: int, policy: str, background: tuple[int, int, int] = WHITE
+    image: tf.Tensor, size: int, policy: str, background: tuple[int, int, int] = DEFAULT_BACKGROUND
 ) -> tf.Tensor:
     """Resizes to size x size. `crop`: scale the shorter side to `size`, then cut the centre
     (no distortion; loses the edges of long images). `pad`: fit the longer side and pad with
@@ -85,7 +88,10 @@ def decode_pixels(encoded: tf.Tensor, size: int) -> tf.Tensor:
 
 
 def images_to_pixels(
-    image_bytes: tf.Tensor, size: int, policy: str, background: tuple[int, int, int] = WHITE
+    image_bytes: tf.Tensor,
+    size: int,
+    policy: str,
+    background: tuple[int, int, int] = DEFAULT_BACKGROUND,
 ) -> tf.Tensor:
     """A batch of encoded images to a [batch, size, size, 3] uint8 tensor."""
     return tf.map_fn(
@@ -101,7 +107,7 @@ def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]
         inputs[custom_config["raw_image_key"]],
         size=custom_config["image_size"],
         policy=custom_config["resize"],
-        background=tuple(custom_config.get("background", WHITE)),  # as R, G, B
+        background=tuple(custom_config.get("background", DEFAULT_BACKGROUND)),  # as R, G, B
     )
     outputs = {PIXELS_KEY: encode_pixels(pixels)}
     raw_label_key = custom_config["raw_label_key"]

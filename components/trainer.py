@@ -25,9 +25,9 @@ from components import base_weights, export
 from components import model as model_lib
 from components import schema as schema_lib
 from components.preprocessing import PIXELS_KEY, TRANSFORMED_LABEL_KEY, decode_pixels
+from components.settings import TrainingConfig
 from components.tfrecord_import import compression_of
 from components.trainer_settings import TrainerSettings
-from pipeline.config import TrainingConfig
 
 HISTORY_FILE = "history.json"
 SHUFFLE_BUFFER = 1024

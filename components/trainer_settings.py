@@ -1,5 +1,5 @@
 """What the pipeline hands the Trainer and the Tuner: the training options as the command line
-validated them (pipeline.config.TrainingConfig, the same dataclass), and the facts of the data.
+validated them (components.settings.TrainingConfig, the same dataclass), and the facts of the data.
 
 TFX carries a step's settings as a JSON `custom_config`; `TrainerSettings` is what goes in and,
 rebuilt and checked again, what `run_fn` and `tuner_fn` read, so a setting is a typed attribute
@@ -12,7 +12,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from pipeline.config import TrainingConfig, TuningConfig, section_problems
+from components.options import section_problems
+from components.settings import TrainingConfig, TuningConfig
 
 
 @dataclass(frozen=True)

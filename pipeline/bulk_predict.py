@@ -27,6 +27,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from components.export import EXAMPLES_SIGNATURE, read_model_metadata
 from components.image_checks import check_image_bytes, read_file, relative_id, skip_reason
+from components.settings import IngestionConfig
 from pipeline.predict import PredictError, resolve_model_dir
 
 FORMATS = (".jsonl", ".csv")
@@ -179,7 +180,7 @@ def score_folder(
     folder: str,
     out_path: str,
     top_k: int = 3,
-    max_pixels: int = 40_000_000,
+    max_pixels: int = IngestionConfig.max_pixels,
     beam_args: list[str] | None = None,
     batch_size: int = 32,
     progress: Callable[[int, int], None] | None = None,

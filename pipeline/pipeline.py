@@ -48,10 +48,11 @@ from components.image_example_gen import (
 )
 from components.judge import Judge
 from components.model_files import served_versions
+from components.options import background_rgb
 from components.schema import class_names_from_schema
 from components.scorer import Scorer
 from components.trainer_settings import TrainerSettings
-from pipeline.config import ConfigError, PipelineConfig, background_rgb
+from pipeline.config import ConfigError, PipelineConfig
 
 STAGES = ("data", "train", "all")  # how far a pipeline goes: validation, training, push
 TARGETS = ("local", "kubeflow")  # who runs it: this machine (LocalDagRunner, Airflow), or KFP
@@ -279,12 +280,10 @@ def make_example_gen(
             example_gen = ImageExampleGen(
                 input_base=runner_path(config, data.images, target),
                 split_buckets=data.split_buckets,
-                min_side=config.ingestion.min_side,
-                max_pixels=config.ingestion.max_pixels,
-                max_bad_fraction=config.ingestion.max_bad_fraction,
-                class_names=class_names,
+                ingestion=config.ingestion,
                 duplicates=config.validation.duplicates,
-                background=background_rgb(config.transform.background),
+                background=config.transform.background,
+                class_names=class_names,
                 # Found above from the folder as this machine sees it; the steps may see it
                 # elsewhere.
                 input_config=input_config,

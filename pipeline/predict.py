@@ -11,6 +11,7 @@ from components.export import IMAGES_SIGNATURE, read_model_metadata
 from components.gate import random_weights_kind
 from components.image_checks import check_image_bytes
 from components.model_files import damaged_files
+from components.settings import IngestionConfig
 
 
 class PredictError(RuntimeError):
@@ -97,7 +98,10 @@ def read_images(paths: list[str], max_pixels: int) -> list[bytes]:
 
 
 def predict(
-    model_path: str, paths: list[str], top_k: int = 3, max_pixels: int = 40_000_000
+    model_path: str,
+    paths: list[str],
+    top_k: int = 3,
+    max_pixels: int = IngestionConfig.max_pixels,
 ) -> tuple[str, list[Prediction]]:
     model_dir = resolve_model_dir(model_path)
     images = read_images(paths, max_pixels)

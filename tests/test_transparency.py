@@ -16,7 +16,8 @@ from tensorflow_transform.tf_metadata import dataset_metadata
 
 from components import export, image_checks, preprocessing
 from components import model as model_lib
-from pipeline.config import ConfigError, background_rgb, load_config
+from components.options import background_rgb
+from pipeline.config import ConfigError, load_config
 from pipeline.predict import PredictError, read_images
 
 SIZE = 32

@@ -38,8 +38,8 @@ def main(out: Path, transform_graph: str, records: str, devices: int, runs: list
     from tfx.components.trainer.fn_args_utils import FnArgs
 
     from components import export, trainer
+    from components.settings import TrainingConfig
     from components.trainer_settings import TrainerSettings
-    from pipeline.config import TrainingConfig
 
     for index, overrides in enumerate(runs):
         training = TrainingConfig(
