@@ -57,8 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=0, help="0: the pipeline's default")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
+    from components.contract import SAMPLE_FILE
     from components.export import read_model_metadata
-    from components.smoke_test import SAMPLE_FILE, run_smoke_test
+    from components.smoke_test import run_smoke_test
 
     settings = settings_for(args)
     with tempfile.TemporaryDirectory(prefix="bench-gate-") as work:

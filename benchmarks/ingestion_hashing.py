@@ -26,12 +26,18 @@ CHILD = """
 import json, os, sys, time
 from tfx.orchestration import metadata, pipeline as tfx_pipeline
 from tfx.orchestration.local.local_dag_runner import LocalDagRunner
+import inspect
 from components.image_example_gen import ImageExampleGen
 images, work, min_side, extra = sys.argv[1], sys.argv[2], int(sys.argv[3]), json.loads(sys.argv[4])
-component = ImageExampleGen(
-    input_base=images, split_buckets={"train": 8, "eval": 1, "test": 1}, min_side=min_side,
-    max_bad_fraction=0.05, **extra,
-)
+kwargs = {"input_base": images, "split_buckets": {"train": 8, "eval": 1, "test": 1}}
+if "ingestion" in inspect.signature(ImageExampleGen.__init__).parameters:
+    from components.settings import IngestionConfig
+    kwargs.update(ingestion=IngestionConfig(min_side=min_side, max_bad_fraction=0.05),
+                  duplicates="fail", background="white")
+else:  # a tree from before ImageExampleGen took the ingestion section whole
+    kwargs.update(min_side=min_side, max_bad_fraction=0.05)
+kwargs.update(extra)
+component = ImageExampleGen(**kwargs)
 pipeline = tfx_pipeline.Pipeline(
     pipeline_name="bench-ingestion", pipeline_root=os.path.join(work, "root"),
     components=[component], enable_cache=False,

@@ -7,6 +7,7 @@ import numpy as np
 import tensorflow as tf
 
 from components import preprocessing, trainer
+from components.settings import TransformConfig
 
 IMAGE_KEY, LABEL_KEY = "image", "label"
 
@@ -17,12 +18,9 @@ class PreprocessingGraph:
     from a SavedModel, so no Beam run is needed."""
 
     def __init__(self, image_size: int, resize: str = "crop"):
-        self.config = {
-            "raw_image_key": IMAGE_KEY,
-            "raw_label_key": LABEL_KEY,
-            "image_size": image_size,
-            "resize": resize,
-        }
+        self.config = preprocessing.transform_custom_config(
+            TransformConfig(image_size=image_size, resize=resize), IMAGE_KEY, LABEL_KEY
+        )
 
     def raw_feature_spec(self) -> dict:
         return {

@@ -18,9 +18,9 @@ from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import io_utils
 
 from components import schema as schema_lib
+from components.contract import DATA_GATE_FILE
 
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"
-RESULT_FILE = "data_gate.json"
 
 
 class DataValidationError(RuntimeError):
@@ -171,7 +171,7 @@ def DataGate(
     lines += label_drift_anomalies(
         statistics, schema_uri=schema.uri, threshold=label_drift_threshold, label_key=label_key
     )
-    with tf.io.gfile.GFile(os.path.join(result.uri, RESULT_FILE), "w") as f:
+    with tf.io.gfile.GFile(os.path.join(result.uri, DATA_GATE_FILE), "w") as f:
         data = data_counts(statistics, label_key, json.loads(class_names))
         json.dump({"anomalies": lines, "data": data}, f, indent=2)
     if lines:

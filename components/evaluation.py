@@ -8,7 +8,6 @@ import tensorflow_model_analysis as tfma
 
 from components.scorer import BASELINE_KEY, CANDIDATE_KEY
 
-ACCURACY = "sparse_categorical_accuracy"
 TOP_1 = '"top_k": 1, "thresholds": [0.0]'  # other classes' scores become -inf under top_k
 
 

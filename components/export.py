@@ -10,9 +10,9 @@ from typing import Any
 import tensorflow as tf
 import tf_keras as keras
 
+from components.contract import MODEL_METADATA_FILE
 from components.preprocessing import PIXELS_KEY, decode_pixels
 
-METADATA_FILE = "assets.extra/model_metadata.json"
 EXAMPLES_SIGNATURE = "serving_default"
 IMAGES_SIGNATURE = "serving_images"
 TRANSFORM_SIGNATURE = "transform_features"
@@ -86,7 +86,7 @@ def export_model(
         raw_image_key=raw_image_key,
     )
     tf.saved_model.save(model, export_dir, signatures=signatures)
-    path = os.path.join(export_dir, METADATA_FILE)
+    path = os.path.join(export_dir, MODEL_METADATA_FILE)
     tf.io.gfile.makedirs(os.path.dirname(path))
     with tf.io.gfile.GFile(path, "w") as f:
         json.dump({**metadata, **signature_metadata(raw_image_key)}, f, indent=2)
@@ -107,5 +107,5 @@ def signature_metadata(raw_image_key: str) -> dict[str, Any]:
 
 
 def read_model_metadata(export_dir: str) -> dict[str, Any]:
-    with tf.io.gfile.GFile(os.path.join(export_dir, METADATA_FILE)) as f:
+    with tf.io.gfile.GFile(os.path.join(export_dir, MODEL_METADATA_FILE)) as f:
         return json.load(f)

@@ -1,5 +1,6 @@
 """The blessing rules: what evidence a model needs before it may be deployed, as plain
-functions of numbers (the Judge step gathers the numbers, these decide)."""
+functions of numbers (the Judge step gathers the numbers, these decide). Each rule's threshold
+is an option of the evaluation section (components.settings.EvaluationConfig)."""
 
 from __future__ import annotations
 
@@ -8,20 +9,7 @@ from typing import Any
 
 from components.base_weights import FALLBACK_DESCRIPTION
 from components.intervals import Estimate, Paired
-
-JUDGE_ON = ("lower_bound", "point")
-
-
-@dataclass
-class GateSettings:
-    min_accuracy: float = 0.5
-    max_accuracy_drop: float = 0.01
-    judge_on: str = "lower_bound"
-    min_examples: int = 20
-    min_examples_per_class: int = 3
-    min_class_recall: float = 0.0
-    beat_majority_class: bool = True
-    bless_random_weights: bool = False
+from components.settings import EvaluationConfig
 
 
 @dataclass
@@ -78,7 +66,7 @@ def random_weights_kind(base_weights: str, weights_warning: str) -> str:
     return ""
 
 
-def judge(evidence: Evidence, settings: GateSettings) -> Judgement:
+def judge(evidence: Evidence, settings: EvaluationConfig) -> Judgement:
     """Every rule is applied and every failure reported, so one run says all that is wrong."""
     kind = random_weights_kind(evidence.base_weights, evidence.weights_warning)
     comparison = ""
@@ -107,7 +95,7 @@ def judge(evidence: Evidence, settings: GateSettings) -> Judgement:
     )
 
 
-def _random_weights_rule(evidence: Evidence, settings: GateSettings, kind: str) -> RuleResult:
+def _random_weights_rule(evidence: Evidence, settings: EvaluationConfig, kind: str) -> RuleResult:
     refused = kind == "fallback" and not settings.bless_random_weights
     return RuleResult(
         rule="VGG16 base not a random-weight fallback",
@@ -124,7 +112,7 @@ def _random_weights_rule(evidence: Evidence, settings: GateSettings, kind: str) 
     )
 
 
-def _evidence_rules(evidence: Evidence, settings: GateSettings) -> list[RuleResult]:
+def _evidence_rules(evidence: Evidence, settings: EvaluationConfig) -> list[RuleResult]:
     n = evidence.accuracy.n
     rules = [
         RuleResult(
@@ -169,7 +157,7 @@ def _evidence_rules(evidence: Evidence, settings: GateSettings) -> list[RuleResu
     return rules
 
 
-def _value_rules(evidence: Evidence, settings: GateSettings) -> list[RuleResult]:
+def _value_rules(evidence: Evidence, settings: EvaluationConfig) -> list[RuleResult]:
     point = settings.judge_on == "point"
     what = "accuracy" if point else "the lower bound of accuracy's 95% interval"
     label = "value" if point else "95% lower bound"
@@ -216,7 +204,9 @@ def _value_rules(evidence: Evidence, settings: GateSettings) -> list[RuleResult]
     return rules
 
 
-def _recall_rule(evidence: Evidence, settings: GateSettings, point: bool, label: str) -> RuleResult:
+def _recall_rule(
+    evidence: Evidence, settings: EvaluationConfig, point: bool, label: str
+) -> RuleResult:
     def judged(recall: Estimate) -> float:
         return recall.value if point else recall.lower
 
@@ -250,7 +240,7 @@ def majority_class(
     return class_names[most], examples_per_class[most] / total, examples_per_class[most]
 
 
-def _comparison(paired: Paired, settings: GateSettings) -> str:
+def _comparison(paired: Paired, settings: EvaluationConfig) -> str:
     """'better' only when the whole interval of the difference is above 0; 'worse' only when
     it is wholly below -max_accuracy_drop."""
     if paired.upper < -settings.max_accuracy_drop:
@@ -258,7 +248,7 @@ def _comparison(paired: Paired, settings: GateSettings) -> str:
     return "better" if paired.lower > 0 else "not worse"
 
 
-def _change_rule(evidence: Evidence, settings: GateSettings, comparison: str) -> RuleResult:
+def _change_rule(evidence: Evidence, settings: EvaluationConfig, comparison: str) -> RuleResult:
     rule = (
         f"not significantly worse than the baseline by more than "
         f"{settings.max_accuracy_drop:g} (paired bootstrap)"

@@ -22,11 +22,11 @@ from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 
 from components import gate, intervals, model_files
+from components.contract import GALLERY_FILE, JUDGEMENT_FILE, SAMPLE_FILE
 from components.export import read_model_metadata
-from components.scorer import GALLERY_FILE, model_dir, read_json, read_predictions, write_json
-from components.smoke_test import SAMPLE_FILE
-
-JUDGEMENT_FILE = "judgement.json"
+from components.options import section_problems
+from components.scorer import model_dir, read_json, read_predictions, write_json
+from components.settings import EvaluationConfig
 
 
 class JudgeError(RuntimeError):
@@ -103,7 +103,10 @@ def Judge(
     settings: Parameter[str] = "{}",
 ) -> None:
     """Decides whether the candidate may be deployed; every reason is written down."""
-    rules = gate.GateSettings(**json.loads(settings))
+    rules = EvaluationConfig(**json.loads(settings))
+    problems = section_problems("evaluation", rules)
+    if problems:
+        raise JudgeError("Evaluation settings not allowed: " + "; ".join(problems))
     _check_scored(predictions, model, baseline_model)
     candidate_dir = model_dir(model)
     metadata = read_model_metadata(candidate_dir)

@@ -9,7 +9,7 @@ import os
 import types
 from typing import Any
 
-PUSH_RECORD = "assets.extra/push_record.json"  # TF Serving ignores assets.extra
+from components.contract import PUSH_RECORD_FILE
 
 # Local folders are read with os, so `show` checks a served copy without importing TensorFlow.
 _LOCAL = types.SimpleNamespace(
@@ -47,7 +47,7 @@ def file_checksums(model_dir: str) -> dict[str, str]:
         for name in files:
             path = os.path.join(root, name)
             relative = os.path.relpath(path, model_dir)
-            if relative == PUSH_RECORD:
+            if relative == PUSH_RECORD_FILE:
                 continue
             digest = hashlib.sha256()
             with fs.GFile(path, "rb") as f:
@@ -77,7 +77,7 @@ def compare_files(expected: dict[str, str], actual: dict[str, str]) -> list[str]
 
 
 def read_push_record(version_dir: str) -> dict[str, Any] | None:
-    path = os.path.join(version_dir, PUSH_RECORD)
+    path = os.path.join(version_dir, PUSH_RECORD_FILE)
     fs = _files(path)
     if not fs.exists(path):
         return None
@@ -89,7 +89,7 @@ def read_push_record(version_dir: str) -> dict[str, Any] | None:
 
 
 def write_push_record(version_dir: str, record: dict[str, Any]) -> None:
-    path = os.path.join(version_dir, PUSH_RECORD)
+    path = os.path.join(version_dir, PUSH_RECORD_FILE)
     fs = _files(path)
     fs.makedirs(os.path.dirname(path))
     with fs.GFile(path, "w") as f:

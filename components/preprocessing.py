@@ -3,11 +3,13 @@ and serving (the Trainer embeds this graph in the exported model)."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import tensorflow as tf
 
-from components.settings import DEFAULT_BACKGROUND
+from components.options import background_rgb, section_problems
+from components.settings import DEFAULT_BACKGROUND, TransformConfig
 
 # The transformed features. The raw ones (ExampleGen's) are named by custom_config's raw_image_key
 # and raw_label_key; "_xf" marks a transformed feature, as in TFX's own examples.
@@ -101,13 +103,30 @@ def images_to_pixels(
     )
 
 
+def transform_custom_config(
+    transform: TransformConfig, raw_image_key: str, raw_label_key: str
+) -> dict[str, Any]:
+    """What the pipeline hands the Transform step: the transform section whole, and the raw
+    examples' image and label features."""
+    return {
+        "transform": dataclasses.asdict(transform),
+        "raw_image_key": raw_image_key,
+        "raw_label_key": raw_label_key,
+    }
+
+
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict:
-    """The tf.Transform entry point (referenced by import path from the pipeline)."""
+    """The tf.Transform entry point (referenced by import path from the pipeline), on the
+    custom_config `transform_custom_config` makes; the section is checked again here."""
+    settings = TransformConfig(**custom_config["transform"])
+    problems = section_problems("transform", settings)
+    if problems:
+        raise ValueError("Transform settings not allowed: " + "; ".join(problems))
     pixels = images_to_pixels(
         inputs[custom_config["raw_image_key"]],
-        size=custom_config["image_size"],
-        policy=custom_config["resize"],
-        background=tuple(custom_config.get("background", DEFAULT_BACKGROUND)),  # as R, G, B
+        size=settings.image_size,
+        policy=settings.resize,
+        background=background_rgb(settings.background),
     )
     outputs = {PIXELS_KEY: encode_pixels(pixels)}
     raw_label_key = custom_config["raw_label_key"]

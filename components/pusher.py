@@ -24,7 +24,8 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from components import model_files
-from components.smoke_test import SAMPLE_FILE, run_smoke_test
+from components.contract import SAMPLE_FILE
+from components.smoke_test import run_smoke_test
 
 
 class PushError(RuntimeError):

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from tensorflow_metadata.proto.v0 import schema_pb2
 
-from components.image_example_gen import CLASS_NAME_KEY, IMAGE_ID_KEY, RAW_IMAGE_KEY, RAW_LABEL_KEY
+from components.contract import (
+    CLASS_NAME_DOMAIN,
+    CLASS_NAME_KEY,
+    IMAGE_ID_KEY,
+    RAW_IMAGE_KEY,
+    RAW_LABEL_KEY,
+)
 
 IMAGE_FORMATS = ["bmp", "gif", "jpeg", "png"]
 
@@ -98,7 +104,7 @@ def _drop_unused_domains(schema: schema_pb2.Schema) -> None:
 def class_names_from_schema(schema: schema_pb2.Schema) -> list[str]:
     """The class list recorded in a curated schema (the class-name domain), or [] if none."""
     for domain in schema.string_domain:
-        if domain.name == f"{CLASS_NAME_KEY}_values":
+        if domain.name == CLASS_NAME_DOMAIN:
             return list(domain.value)
     return []
 

@@ -23,6 +23,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import path_utils
 
+from components.contract import GALLERY_FILE, PREDICTIONS_FILE, SAMPLE_FILE
 from components.export import (
     EXAMPLES_SIGNATURE,
     IMAGES_SIGNATURE,
@@ -30,15 +31,12 @@ from components.export import (
     read_model_metadata,
 )
 from components.preprocessing import PIXELS_KEY, decode_pixels
-from components.smoke_test import SAMPLE_FILE
 from components.tfrecord_import import compression_of
 
 # The features of a prediction example (the label keeps the data's label feature name).
 CANDIDATE_KEY = "candidate_probabilities"
 BASELINE_KEY = "baseline_probabilities"
 POSITION_KEY = "position"  # the example's position in the judged split, in file order
-PREDICTIONS_FILE = "predictions.tfrecord.gz"
-GALLERY_FILE = "gallery.json"
 SMOKE_EXAMPLES = 4
 MAX_MISTAKES = 24
 CORRECT_PER_CLASS = 3

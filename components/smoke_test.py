@@ -17,7 +17,6 @@ import sys
 import time
 
 PROBABILITY_TOLERANCE = 1e-3
-SAMPLE_FILE = "smoke_sample.json"  # the Judge writes it beside its blessing
 
 
 def check_model(model_dir: str, sample: dict) -> list[str]:

@@ -24,12 +24,12 @@ from tfx.components.trainer.fn_args_utils import FnArgs
 from components import base_weights, export
 from components import model as model_lib
 from components import schema as schema_lib
+from components.contract import HISTORY_FILE
 from components.preprocessing import PIXELS_KEY, TRANSFORMED_LABEL_KEY, decode_pixels
 from components.settings import TrainingConfig
 from components.tfrecord_import import compression_of
 from components.trainer_settings import TrainerSettings
 
-HISTORY_FILE = "history.json"
 SHUFFLE_BUFFER = 1024
 # Training settings the Tuner may choose (components/tuner.py); the rest come from the config.
 TUNED_SETTINGS = ("head", "head_units", "dropout", "learning_rate")

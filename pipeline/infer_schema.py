@@ -17,7 +17,8 @@ from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from components.ingestion_report import IngestionError
 from components.schema import curate_schema
 from pipeline.config import ConfigError, PipelineConfig
-from pipeline.pipeline import feature_keys, make_example_gen
+from pipeline.inputs import feature_keys
+from pipeline.pipeline import make_example_gen
 
 
 def infer_schema(config: PipelineConfig, out_path: str) -> str:

@@ -11,9 +11,9 @@ import os
 import shutil
 import tempfile
 
+from components.contract import no_class_names_message
 from pipeline.config import ConfigError, PipelineConfig
 
-_CLASS_NAME_DOMAIN = "class_name_values"  # components.schema's domain of the class names
 _VGG16_NOTOP_BYTES = 59_000_000
 
 
@@ -86,9 +86,11 @@ def schema_has_class_names(path: str) -> bool:
     from google.protobuf import text_format
     from tensorflow_metadata.proto.v0 import schema_pb2
 
+    from components.schema import class_names_from_schema
+
     with open(path) as f:
         schema = text_format.Parse(f.read(), schema_pb2.Schema())
-    return any(d.name == _CLASS_NAME_DOMAIN and d.value for d in schema.string_domain)
+    return bool(class_names_from_schema(schema))
 
 
 def data_problems(config: PipelineConfig, needs_schema: bool = True) -> list[str]:
@@ -108,11 +110,7 @@ def data_problems(config: PipelineConfig, needs_schema: bool = True) -> list[str
         problems.append(schema_problem)
         unnamed = data.tfrecords and not data.class_names and not schema_problem
         if unnamed and not _remote(data.schema) and not schema_has_class_names(data.schema):
-            problems.append(
-                f"data.class_names is empty and the schema {data.schema} names no classes: "
-                "imported TFRecords don't name theirs; set data.class_names in label order "
-                "(e.g. --set data.class_names=cat,dog)"
-            )
+            problems.append(no_class_names_message(data.schema, imported=True))
     elif data.tfrecords and not data.class_names:
         problems.append(
             "data.class_names is empty: imported TFRecords don't name their classes; set it "

@@ -21,6 +21,7 @@ from conftest import REPO_ROOT
 from onnx import TensorProto, helper, numpy_helper
 
 from components import base_weights as bw
+from components import vgg16_arrays
 
 TINY = tuple((name, 2 if i else 3, 2) for i, (name, _, _) in enumerate(bw.VGG16_CONVS))
 
@@ -111,12 +112,12 @@ def test_the_provisioned_file_loads_into_vgg16_with_imagenets_values(imagenet_fi
         include_top=False, weights=imagenet_file, input_shape=(32, 32, 3)
     )
 
-    for name, role, index, value in bw.IMAGENET_REFERENCE_VALUES:
+    for name, role, index, value in vgg16_arrays.IMAGENET_REFERENCE_VALUES:
         kernel, bias = base.get_layer(name).get_weights()
         actual = (kernel if role == "kernel" else bias)[index]
         assert abs(actual - value) <= 1e-6, (name, role, index)
     convs = [bw.ConvWeights(n, *base.get_layer(n).get_weights()) for n, _, _ in bw.VGG16_CONVS]
-    assert bw.arrays_sha256(convs) == bw.IMAGENET_ARRAYS_SHA256
+    assert vgg16_arrays.arrays_sha256(convs) == vgg16_arrays.IMAGENET_ARRAYS_SHA256
 
 
 def test_one_changed_value_is_caught_by_a_reference_value_or_the_checksum(imagenet_file):

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import REPO_ROOT, make_colour_classes, schema_for_classes
 
-from pipeline.__main__ import EXIT_STATUSES, build_parser, main
+from pipeline.__main__ import main
+from pipeline.cli import EXIT_STATUSES, build_parser
 
 HEAVY = ("tensorflow", "tfx", "tensorflow_model_analysis", "apache_beam")
 

@@ -18,11 +18,14 @@ from tensorflow_transform.tf_metadata import dataset_metadata
 
 from components import export, preprocessing, trainer
 from components import model as model_lib
+from components.settings import TransformConfig
 from pipeline import predict
 
 SIZE = 32
 CLASS_NAMES = ["a", "b", "c"]
-CONFIG = {"raw_image_key": "image", "raw_label_key": "label", "image_size": SIZE, "resize": "crop"}
+CONFIG = preprocessing.transform_custom_config(
+    TransformConfig(image_size=SIZE, resize="crop"), "image", "label"
+)
 METADATA = {"note": "x"}
 
 

@@ -3,8 +3,9 @@
 import numpy as np
 import pytest
 
-from components.gate import Evidence, GateSettings, judge
+from components.gate import Evidence, judge
 from components.intervals import Estimate, paired_comparison, proportion, wilson_interval
+from components.settings import EvaluationConfig
 
 CLASSES = ["a", "b", "c"]
 
@@ -38,8 +39,8 @@ def test_a_proportion_carries_its_wilson_interval_and_says_so():
 
 def test_lower_bound_and_point_estimate_disagree_on_the_same_split():
     """0.619 on 21 examples clears 0.5 as a point but not as a 95% lower bound (0.41)."""
-    by_lower_bound = judge(evidence(), GateSettings(min_accuracy=0.5))
-    by_point = judge(evidence(), GateSettings(min_accuracy=0.5, judge_on="point"))
+    by_lower_bound = judge(evidence(), EvaluationConfig(min_accuracy=0.5))
+    by_point = judge(evidence(), EvaluationConfig(min_accuracy=0.5, judge_on="point"))
     assert by_point.blessed and by_point.reasons == []
     assert not by_lower_bound.blessed
     (reason,) = by_lower_bound.reasons
@@ -52,21 +53,21 @@ def test_a_model_no_better_than_always_answering_the_most_common_class_is_refuse
     """68% of the judged split is class a: 0.75 clears min_accuracy=0.5 by its lower bound
     (0.65) but not what always answering a scores."""
     skewed = evidence(right=75, n=100, per_class=(68, 22, 10))
-    result = judge(skewed, GateSettings(min_accuracy=0.5))
+    result = judge(skewed, EvaluationConfig(min_accuracy=0.5))
     (reason,) = result.reasons
     assert "the lower bound of accuracy's 95% interval is 0.657, not above 0.680" in reason
     assert "always answering 'a'" in reason and "(68 of its 100 examples)" in reason
     assert "evaluation.beat_majority_class=false" in reason
-    assert judge(skewed, GateSettings(min_accuracy=0.5, beat_majority_class=False)).blessed
-    assert judge(evidence(right=85, n=100, per_class=(68, 22, 10)), GateSettings()).blessed
+    assert judge(skewed, EvaluationConfig(min_accuracy=0.5, beat_majority_class=False)).blessed
+    assert judge(evidence(right=85, n=100, per_class=(68, 22, 10)), EvaluationConfig()).blessed
     # judged like min_accuracy: the point estimate under judge_on=point
-    assert judge(skewed, GateSettings(judge_on="point")).blessed
+    assert judge(skewed, EvaluationConfig(judge_on="point")).blessed
 
 
 def test_too_few_examples_say_how_many_are_missing_and_which_option():
     result = judge(
         evidence(right=12, n=12, per_class=(5, 5, 2)),
-        GateSettings(min_accuracy=0.1, min_examples=20, min_examples_per_class=5),
+        EvaluationConfig(min_accuracy=0.1, min_examples=20, min_examples_per_class=5),
     )
     assert not result.blessed
     total, per_class = result.reasons
@@ -77,8 +78,8 @@ def test_too_few_examples_say_how_many_are_missing_and_which_option():
 
 def test_worst_class_recall_gates_only_when_asked():
     weak_class = evidence(right=20, n=21, recall=(1.0, 1.0, 0.2))
-    assert judge(weak_class, GateSettings()).blessed  # min_class_recall is off by default
-    result = judge(weak_class, GateSettings(min_class_recall=0.5, judge_on="point"))
+    assert judge(weak_class, EvaluationConfig()).blessed  # min_class_recall is off by default
+    result = judge(weak_class, EvaluationConfig(min_class_recall=0.5, judge_on="point"))
     assert not result.blessed
     (reason,) = result.reasons
     assert reason.startswith("recall of class c is 0.143")  # 1 of 7
@@ -91,15 +92,15 @@ def test_a_random_weight_fallback_is_not_blessed_unless_allowed():
         base_weights="random (ImageNet weights unavailable)",
         weights_warning="WARNING: ImageNet weights could not be loaded",
     )
-    refused = judge(fallback, GateSettings())
+    refused = judge(fallback, EvaluationConfig())
     assert not refused.blessed and refused.random_weights == "fallback"
     assert "evaluation.bless_random_weights=true" in refused.reasons[0]
-    allowed = judge(fallback, GateSettings(bless_random_weights=True))
+    allowed = judge(fallback, EvaluationConfig(bless_random_weights=True))
     assert allowed.blessed and "random weights" in allowed.notes[0]
 
     chosen = judge(
         evidence(right=21, base_weights="random initialization (training.weights=none)"),
-        GateSettings(),
+        EvaluationConfig(),
     )
     assert chosen.blessed and chosen.random_weights == "chosen"
     assert "training.weights=none" in chosen.notes[0]
@@ -123,17 +124,17 @@ def test_better_is_claimed_only_when_significant():
     baseline[:13] = True  # 0.591
     small_gain = baseline.copy()
     small_gain[13:15] = True  # 0.682: two fixed, nothing broken
-    result = judge(evidence(right=n, n=n), GateSettings(min_accuracy=0))
+    result = judge(evidence(right=n, n=n), EvaluationConfig(min_accuracy=0))
     assert result.comparison == ""  # no baseline, no comparison
     paired = paired_comparison(small_gain, baseline)
     assert paired.lower <= 0  # 2 of 22 cannot establish a gain
-    result = judge(evidence(right=15, n=n, paired=paired), GateSettings(min_accuracy=0))
+    result = judge(evidence(right=15, n=n, paired=paired), EvaluationConfig(min_accuracy=0))
     assert result.blessed and result.comparison == "not worse"
 
     large_gain = baseline.copy()
     large_gain[13:21] = True  # eight fixed
     paired = paired_comparison(large_gain, baseline)
-    result = judge(evidence(right=21, n=n, paired=paired), GateSettings(min_accuracy=0))
+    result = judge(evidence(right=21, n=n, paired=paired), EvaluationConfig(min_accuracy=0))
     assert paired.lower > 0 and result.comparison == "better"
 
 
@@ -144,7 +145,7 @@ def test_only_a_significant_drop_beyond_the_margin_fails_the_change_threshold():
     one_broken[0] = False  # 0.975 vs 1.0: worse by 0.025, not significantly beyond 0.01
     result = judge(
         evidence(right=39, n=n, paired=paired_comparison(one_broken, baseline)),
-        GateSettings(min_accuracy=0, max_accuracy_drop=0.01),
+        EvaluationConfig(min_accuracy=0, max_accuracy_drop=0.01),
     )
     assert result.blessed and result.comparison == "not worse"
 
@@ -152,7 +153,7 @@ def test_only_a_significant_drop_beyond_the_margin_fails_the_change_threshold():
     many_broken[:12] = False
     result = judge(
         evidence(right=28, n=n, paired=paired_comparison(many_broken, baseline)),
-        GateSettings(min_accuracy=0, max_accuracy_drop=0.01),
+        EvaluationConfig(min_accuracy=0, max_accuracy_drop=0.01),
     )
     assert not result.blessed and result.comparison == "worse"
     (reason,) = result.reasons
@@ -169,6 +170,6 @@ def test_every_failed_rule_is_reported_at_once():
             recall=[Estimate(0.2, 0.0, 0.6, 4)] * 3,
             base_weights="random (ImageNet weights unavailable)",
         ),
-        GateSettings(),
+        EvaluationConfig(),
     )
     assert len(result.reasons) == 5  # weights, total, per class, accuracy, majority class

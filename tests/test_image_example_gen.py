@@ -18,6 +18,7 @@ from tfx.orchestration.local.local_dag_runner import LocalDagRunner
 from components import image_example_gen
 from components.image_example_gen import ImageExampleGen, IngestionReport
 from components.ingestion_report import HASHES_FILE, REPORT_FILE
+from components.settings import IngestionConfig
 
 pytestmark = pytest.mark.slow
 
@@ -36,9 +37,10 @@ def run_pipeline(
     component = ImageExampleGen(
         input_base=str(input_base),
         split_buckets={"train": 1, "eval": 1},
-        max_bad_fraction=max_bad_fraction,
-        class_names=class_names,
+        ingestion=IngestionConfig(max_bad_fraction=max_bad_fraction),
         duplicates=duplicates,
+        background="white",
+        class_names=class_names,
     )
     pipeline = tfx_pipeline.Pipeline(
         pipeline_name="image-ingestion-test",

@@ -11,12 +11,12 @@ import tensorflow as tf
 from PIL import Image
 
 from components import image_checks
-from components.image_checks import check_image_bytes, skip_reason
-from components.image_example_gen import (
+from components.class_folders import (
     check_class_folders,
     discover_classes,
     entries_outside_classes,
 )
+from components.image_checks import check_image_bytes, skip_reason
 from components.ingestion_report import IngestionError, build_report, enforce_report
 
 MIN_SIDE = 32

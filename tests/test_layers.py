@@ -54,3 +54,13 @@ def test_run_help_prints_the_options_defaults_and_help_it_printed_before():
         check=True,
     )
     assert out.stdout == (REPO_ROOT / "tests" / "data" / "run_help.txt").read_text()
+
+
+def test_no_module_of_the_pipeline_or_its_steps_is_over_500_lines():
+    long = {
+        str(path.relative_to(REPO_ROOT)): n
+        for folder in ("pipeline", "components")
+        for path in sorted((REPO_ROOT / folder).rglob("*.py"))
+        if (n := len(path.read_text().splitlines())) > 500
+    }
+    assert long == {}

@@ -9,6 +9,7 @@ import tensorflow as tf
 from PIL import Image
 
 from components import preprocessing
+from components.settings import TransformConfig
 
 FORMATS = {
     "grey.png": {"mode": "L"},
@@ -125,7 +126,9 @@ def test_decode_pixels_accepts_the_transformed_column_shape():
     assert preprocessing.decode_pixels(strings, 32).shape == (2, 32, 32, 3)
 
 
-CONFIG = {"raw_image_key": "image", "raw_label_key": "label", "image_size": 32, "resize": "crop"}
+CONFIG = preprocessing.transform_custom_config(
+    TransformConfig(image_size=32, resize="crop"), "image", "label"
+)
 
 
 def test_preprocessing_fn_outputs_pixels_and_label(format_bytes):

@@ -8,8 +8,9 @@ from dataclasses import asdict
 
 import numpy as np
 
-from components.gate import Evidence, GateSettings, judge
+from components.gate import Evidence, judge
 from components.intervals import paired_comparison, proportion
+from components.settings import EvaluationConfig
 from pipeline.config import load_config
 from pipeline.history.charts import rebin
 from pipeline.history.html import render
@@ -65,7 +66,7 @@ def test_top1_precision_and_recall_come_from_the_confusion_matrix():
     assert recall.tolist() == [2 / 3, 1.0, 0.0]
 
 
-def _judged(evidence: Evidence, settings: GateSettings) -> RunRecord:
+def _judged(evidence: Evidence, settings: EvaluationConfig) -> RunRecord:
     judgement = judge(evidence, settings)
     return RunRecord(
         blessed=judgement.blessed,
@@ -90,7 +91,7 @@ def _evidence(**extra) -> Evidence:
 
 
 def test_the_gate_table_shows_each_rule_its_value_and_result():
-    rows = {r["option"]: r for r in gate_rows(_judged(_evidence(), GateSettings()))}
+    rows = {r["option"]: r for r in gate_rows(_judged(_evidence(), EvaluationConfig()))}
     accuracy = rows["evaluation.min_accuracy, evaluation.judge_on"]
     assert accuracy["rule"] == "accuracy (95% lower bound) >= 0.5"
     assert accuracy["value"] == "0.619 (95% CI 0.41 to 0.79, n = 21)"
@@ -103,7 +104,7 @@ def test_the_gate_table_shows_each_rule_its_value_and_result():
     assert majority["result"] is True  # the lower bound 0.41 is above a third
 
     point = {
-        r["option"]: r for r in gate_rows(_judged(_evidence(), GateSettings(judge_on="point")))
+        r["option"]: r for r in gate_rows(_judged(_evidence(), EvaluationConfig(judge_on="point")))
     }
     assert point["evaluation.min_accuracy, evaluation.judge_on"]["result"] is True
 
@@ -111,7 +112,7 @@ def test_the_gate_table_shows_each_rule_its_value_and_result():
 def test_the_gate_table_shows_the_saved_rule_results_not_a_recomputation():
     """The Judge decides each rule once; the page shows what it saved, even where the saved
     evidence would now be judged otherwise (a rule changed since, say)."""
-    summary = _judged(_evidence(), GateSettings())  # 0.41 lower bound: min_accuracy fails
+    summary = _judged(_evidence(), EvaluationConfig())  # 0.41 lower bound: min_accuracy fails
     rules = summary.judgement["judgement"]["rules"]
     (accuracy,) = [r for r in rules if r["option"].startswith("evaluation.min_accuracy")]
     accuracy.update(passed=True, value="as saved")  # disagrees with the evidence
@@ -124,11 +125,11 @@ def test_the_gate_table_shows_the_saved_rule_results_not_a_recomputation():
 
 
 def test_a_judgement_saved_before_rule_results_still_shows_its_verdict():
-    summary = _judged(_evidence(), GateSettings())
+    summary = _judged(_evidence(), EvaluationConfig())
     del summary.judgement["judgement"]["rules"]
     (row,) = gate_rows(summary)
     assert row["result"] is False and "below evaluation.min_accuracy=0.5" in row["rule"]
-    summary = _judged(_evidence(), GateSettings(judge_on="point"))
+    summary = _judged(_evidence(), EvaluationConfig(judge_on="point"))
     del summary.judgement["judgement"]["rules"]
     assert [r["rule"] for r in gate_rows(summary)] == ["every rule passed"]
     summary.metrics = {"candidate": {"sparse_categorical_accuracy": 13 / 21}}
@@ -141,7 +142,7 @@ def test_the_report_shows_paired_counts_and_a_random_weight_banner():
     baseline = np.array([1] * 10 + [0] * 3 + [1] * 2 + [0] * 6, dtype=bool)
     evidence = _evidence(paired=paired_comparison(candidate, baseline))
     evidence.base_weights = "random (ImageNet weights unavailable)"
-    summary = _judged(evidence, GateSettings(judge_on="point"))
+    summary = _judged(evidence, EvaluationConfig(judge_on="point"))
     summary.run_id = "r1"
     summary.metrics = {"candidate": {"sparse_categorical_accuracy": 13 / 21, "example_count": 21}}
     page = render(ReportData("p", summary, ["a", "b", "c"]))
@@ -155,7 +156,7 @@ def test_the_report_shows_paired_counts_and_a_random_weight_banner():
 def _page_with_everything(pipeline_name: str) -> ReportData:
     """A page of a finished run with every part of the page data, its record as JSON keeps it."""
     evidence = _evidence()
-    record = _judged(evidence, GateSettings())
+    record = _judged(evidence, EvaluationConfig())
     record.run_id = "2026-01-02T03:04:05.678901"
     record.started = 1_767_323_045.0
     record.steps = [Step("ImageExampleGen", "done", 2.5), Step("Trainer", "done", 10.125)]

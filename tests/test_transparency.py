@@ -17,18 +17,15 @@ from tensorflow_transform.tf_metadata import dataset_metadata
 from components import export, image_checks, preprocessing
 from components import model as model_lib
 from components.options import background_rgb
+from components.settings import TransformConfig
 from pipeline.config import ConfigError, load_config
 from pipeline.predict import PredictError, read_images
 
 SIZE = 32
 CLASS_NAMES = ["a", "b"]
-CONFIG = {
-    "raw_image_key": "image",
-    "raw_label_key": "label",
-    "image_size": SIZE,
-    "resize": "crop",
-    "background": [255, 255, 255],
-}
+CONFIG = preprocessing.transform_custom_config(
+    TransformConfig(image_size=SIZE, resize="crop", background="white"), "image", "label"
+)
 
 
 def png(image: Image.Image) -> bytes:

@@ -15,11 +15,9 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.data_gate import RESULT_FILE as GATE_RESULT_FILE
+from components.contract import DATA_GATE_FILE, HISTORY_FILE, JUDGEMENT_FILE
 from components.data_gate import SCHEMA_DIFF_FILE, describe_anomalies
 from components.ingestion_report import read_failed_run_report, read_report
-from components.judge import JUDGEMENT_FILE
-from components.trainer import HISTORY_FILE
 from pipeline.config import PipelineConfig
 from pipeline.history.page_data import SIZE_FEATURES, ReportData, SizeHistogram, gate_rows
 from pipeline.history.record import RunRecord, find_run, phase_summaries, saved_record, store_fields
@@ -67,7 +65,7 @@ def summarize(run: RunArtifacts, pipeline_root: str = "") -> RunRecord:
         record.ingestion = read_report(report_uri)
     elif pipeline_root:  # a failed ingestion leaves its report outside the artifacts
         record.ingestion = read_failed_run_report(pipeline_root, run.run_id)
-    gate = _read_json(run.uri("DataGate", "result"), GATE_RESULT_FILE)
+    gate = _read_json(run.uri("DataGate", "result"), DATA_GATE_FILE)
     if gate is not None:
         record.anomalies = gate["anomalies"]
         if record.ingestion is None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.history.record import ACCURACY, RunRecord
+from components.contract import ACCURACY
+from pipeline.history.record import RunRecord
 from pipeline.history.store import iso_time
 
 COLUMNS = [

@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 
+from components.contract import ACCURACY
 from pipeline.history.charts import plot_confusion_matrix, plot_per_class
 from pipeline.history.html_blocks import chart, esc, not_reached, number, table
 from pipeline.history.page_data import ReportData
-from pipeline.history.record import ACCURACY, RunRecord
+from pipeline.history.record import RunRecord
 
 
 def evaluation_section(data: ReportData) -> str:

@@ -22,7 +22,6 @@ from pipeline.history.store import (
 
 RECORD_VERSION = 1
 SYSTEM_NODES = {"latest_blessed_model_resolver"}  # resolvers run every time; nothing to cache
-ACCURACY = "sparse_categorical_accuracy"  # components.evaluation.ACCURACY, without TFMA
 
 
 @dataclass
