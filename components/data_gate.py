@@ -19,6 +19,8 @@ from tfx.utils import io_utils
 
 from components import schema as schema_lib
 from components.contract import DATA_GATE_FILE
+from components.options import section_problems
+from components.settings import ValidationConfig
 
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"
 
@@ -158,18 +160,26 @@ def DataGate(
     schema: InputArtifact[standard_artifacts.Schema],
     anomalies: InputArtifact[standard_artifacts.ExampleAnomalies],
     result: OutputArtifact[DataGateResult],
-    label_drift_threshold: Parameter[float] = 0.25,
-    label_key: Parameter[str] = "label",
-    class_names: Parameter[str] = "[]",
+    validation: Parameter[str],
+    label_key: Parameter[str],
+    class_names: Parameter[str],
 ) -> None:
     """Fails the run when ExampleValidator found anomalies, a label is outside the class list
-    (`class_names`: a JSON list) or the labels drift between splits."""
+    (`class_names`: a JSON list) or the labels drift between splits (`validation`: the
+    validation section, JSON)."""
+    settings = ValidationConfig(**json.loads(validation))
+    problems = section_problems("validation", settings)
+    if problems:
+        raise ValueError("Validation settings not allowed: " + "; ".join(problems))
     lines = []
     for split in artifact_utils.decode_split_names(anomalies.split_names):
         lines += describe_anomalies(split, _load_anomalies(anomalies, split))
     lines += label_range_anomalies(statistics, label_key, json.loads(class_names))
     lines += label_drift_anomalies(
-        statistics, schema_uri=schema.uri, threshold=label_drift_threshold, label_key=label_key
+        statistics,
+        schema_uri=schema.uri,
+        threshold=settings.label_drift_threshold,
+        label_key=label_key,
     )
     with tf.io.gfile.GFile(os.path.join(result.uri, DATA_GATE_FILE), "w") as f:
         data = data_counts(statistics, label_key, json.loads(class_names))

@@ -78,7 +78,7 @@ def create_pipeline(
         statistics=statistics_gen.outputs["statistics"],
         schema=schema_gen.outputs["schema"],
         anomalies=example_validator.outputs["anomalies"],
-        label_drift_threshold=config.validation.label_drift_threshold,
+        validation=json.dumps(dataclasses.asdict(config.validation)),
         label_key=label_key,
         class_names=json.dumps(names),
     )
