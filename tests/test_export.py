@@ -130,7 +130,9 @@ def training_pixels(tft_output, records: str) -> np.ndarray:
 
 def direct_pixels() -> np.ndarray:
     """The same, spelled out: preprocessing, its compact encoding, parse_tensor back."""
-    pixels = preprocessing.images_to_pixels(tf.constant(IMAGES), SIZE, CONFIG["resize"])
+    pixels = preprocessing.images_to_pixels(
+        tf.constant(IMAGES), SIZE, CONFIG["transform"]["resize"]
+    )
     encoded = preprocessing.encode_pixels(pixels)
     return np.stack([tf.io.parse_tensor(e, tf.uint8).numpy() for e in encoded])
 
