@@ -23,6 +23,7 @@ class Evidence:
     recall: list[Estimate]
     precision: list[Estimate] = field(default_factory=list)  # shown, not judged
     auc: Estimate | None = None  # macro one-vs-rest AUC: shown, not judged
+    baseline_auc: Estimate | None = None  # the baseline's, on the same examples
     base_weights: str = ""
     weights_warning: str = ""
     paired: Paired | None = None

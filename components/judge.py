@@ -60,6 +60,7 @@ def gather_evidence(
         evidence.paired = intervals.paired_comparison(
             predicted == labels, baseline_probabilities.argmax(axis=1) == labels
         )
+        evidence.baseline_auc = intervals.macro_auc(labels, baseline_probabilities)
     return evidence
 
 

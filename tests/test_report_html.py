@@ -9,10 +9,11 @@ from dataclasses import asdict
 import numpy as np
 
 from components.gate import Evidence, judge
-from components.intervals import paired_comparison, proportion
+from components.intervals import Estimate, paired_comparison, proportion
 from components.settings import EvaluationConfig
 from pipeline.config import load_config
 from pipeline.history.charts import rebin
+from pipeline.history.console import summary_text
 from pipeline.history.html import render
 from pipeline.history.html_evaluation import top1_per_class
 from pipeline.history.page_data import (
@@ -230,3 +231,23 @@ def test_a_run_named_by_the_start_of_its_id_finds_its_record_not_its_page_data(t
     save_page_data(config, data)
     assert page_data_path(config, data.record.run_id).endswith(".page.json")
     assert saved_record(config, data.record.run_id[:10]) == data.record
+
+
+def test_auc_is_the_judges_exact_one_for_both_models_wherever_it_is_shown():
+    """TFMA buckets probabilities into 10,000 thresholds; a saturated model's tie in its lowest
+    bucket, so its macro AUC (0.863 on the sample's make run) understates the exact one (0.903).
+    The summary and the page show the Judge's, with its interval, for candidate and baseline."""
+    evidence = _evidence(
+        auc=Estimate(0.903, 0.82, 0.96, 21), baseline_auc=Estimate(0.850, 0.75, 0.93, 21)
+    )
+    summary = _judged(evidence, EvaluationConfig())
+    summary.metrics = {
+        "candidate": {"macro_auc": 0.863, "sparse_categorical_accuracy": 13 / 21},
+        "baseline": {"macro_auc": 0.801, "sparse_categorical_accuracy": 12 / 21},
+    }
+    assert summary.overall_metrics("candidate")["macro_auc"] == 0.903
+    assert summary.overall_metrics("baseline")["macro_auc"] == 0.850
+    line = next(x for x in summary_text(summary).splitlines() if "macro_auc" in x)
+    assert "0.903 (95% CI 0.82 to 0.96, n = 21)" in line and "0.8500" in line
+    page = render(ReportData("p", summary, ["a", "b", "c"], gate=gate_rows(summary)))
+    assert "0.82 to 0.96" in page and "0.863" not in page

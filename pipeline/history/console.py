@@ -116,11 +116,10 @@ def _training_lines(r: RunRecord) -> list[str]:
 
 
 def _metric_lines(r: RunRecord) -> list[str]:
-    candidate = r.metrics.get("candidate", {})
-    baseline = r.metrics.get("baseline", {})
+    candidate, baseline = r.overall_metrics("candidate"), r.overall_metrics("baseline")
     lines = ["  Metrics:    candidate" + ("   baseline" if baseline else "")]
     evidence = (r.judgement or {}).get("evidence", {})
-    judged = {ACCURACY: evidence.get("accuracy"), "macro_auc": evidence.get("auc")}
+    judged = r.metric_estimates()
     for name in ("example_count", ACCURACY, "macro_auc"):
         if name in candidate:
             value = f"{candidate[name]:.4f}"

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 
-from components.contract import ACCURACY
 from pipeline.history.charts import plot_confusion_matrix, plot_per_class
 from pipeline.history.html_blocks import chart, esc, not_reached, number, table
 from pipeline.history.page_data import ReportData
@@ -19,21 +18,22 @@ def evaluation_section(data: ReportData) -> str:
     parts = ["<h2>Evaluation</h2>"]
     if not s.metrics:
         return '<section id="evaluation">' + parts[0] + not_reached("Evaluation") + "</section>"
-    candidate, baseline = s.metrics.get("candidate", {}), s.metrics.get("baseline", {})
+    candidate, baseline = s.overall_metrics("candidate"), s.overall_metrics("baseline")
     on = f" on the {esc(data.record.eval_split)} split" if data.record.eval_split else ""
     count = candidate.get("example_count")
     examples = f" ({count:g} examples)" if count is not None else ""
     parts.append(
         f"<p>Measured by TFMA{on}{examples}, from the predictions the Scorer made once per "
         "model. The 95% intervals are the Judge's, from the same predictions: Wilson score "
-        "intervals for accuracy, precision and recall, a bootstrap over examples for AUC. The "
-        "gate judges accuracy and per-class recall with them (its rules are below).</p>"
+        "intervals for accuracy, precision and recall, a bootstrap over examples for AUC. AUC "
+        "is the exact (rank) one-vs-rest AUC from those predictions, not TFMA's, which buckets "
+        "probabilities into 10,000 thresholds. The gate judges accuracy and per-class recall "
+        "with the intervals (its rules are below).</p>"
     )
     if not baseline:
         parts.append(f"<p>Baseline: {esc(s.baseline_text() or 'none')}.</p>")
     overall = sorted(n for n in candidate if "/class_" not in n)
-    evidence = (s.judgement or {}).get("evidence", {})
-    intervals = {ACCURACY: evidence.get("accuracy"), "macro_auc": evidence.get("auc")}
+    intervals = s.metric_estimates()
     rows = [
         [
             esc(n),
