@@ -96,12 +96,12 @@ def Judge(
     # Not `blessing`: Airflow's launcher names output artifacts <key>:<run id>, and the
     # Evaluator's `blessing` of the same run would take the name first.
     model_blessing: OutputArtifact[standard_artifacts.ModelBlessing],
+    split: Parameter[str],
+    label_key: Parameter[str],
+    serving_dir: Parameter[str],
+    baseline_mode: Parameter[str],  # evaluation.baseline
+    settings: Parameter[str],  # the evaluation section, JSON
     baseline_model: InputArtifact[standard_artifacts.Model] = None,
-    split: Parameter[str] = "test",
-    label_key: Parameter[str] = "label",
-    serving_dir: Parameter[str] = "",
-    baseline_mode: Parameter[str] = "latest",
-    settings: Parameter[str] = "{}",
 ) -> None:
     """Decides whether the candidate may be deployed; every reason is written down."""
     rules = EvaluationConfig(**json.loads(settings))

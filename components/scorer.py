@@ -223,10 +223,10 @@ def Scorer(
     examples: InputArtifact[standard_artifacts.Examples],
     model: InputArtifact[standard_artifacts.Model],
     predictions: OutputArtifact[standard_artifacts.Examples],
+    split: Parameter[str],
+    label_key: Parameter[str],
+    image_key: Parameter[str],
     baseline_model: InputArtifact[standard_artifacts.Model] = None,
-    split: Parameter[str] = "test",
-    label_key: Parameter[str] = "label",
-    image_key: Parameter[str] = "image",
 ) -> None:
     """Predicts the judged split with the candidate and the baseline, once each."""
     candidate_dir = model_dir(model)
