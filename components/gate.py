@@ -35,7 +35,8 @@ class Evidence:
 class RuleResult:
     """One rule as it was applied: what it demands, the option that sets it, the value it saw,
     and whether it passed (None: not applied, such as the change rule without a baseline). The
-    summary, the report and the model card show these; nothing decides a rule again."""
+    report's gate table shows these and the summary their reasons; nothing decides a rule
+    again."""
 
     rule: str
     option: str
