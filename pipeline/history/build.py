@@ -141,7 +141,7 @@ def validator_anomalies(anomalies) -> list[str]:
 
 
 def confusion_matrix(evaluation_uri: str, num_classes: int) -> np.ndarray | None:
-    """The candidate's confusion matrix on the whole evaluation split (rows: actual class),
+    """The candidate's confusion matrix on the whole judged split (rows: actual class),
     from TFMA's MultiClassConfusionMatrixPlot."""
     for plots in tfma.load_plots(evaluation_uri):
         if plots.slice_key.single_slice_keys:

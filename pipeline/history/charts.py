@@ -177,6 +177,6 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str]) -> bytes:
     ax.set_yticks(range(n), names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("actual class")
-    ax.set_title("Confusion matrix (candidate, evaluation split)")
+    ax.set_title("Confusion matrix (candidate, judged split)")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     return _png(fig)

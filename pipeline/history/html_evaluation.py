@@ -53,7 +53,7 @@ def evaluation_section(data: ReportData) -> str:
             chart(
                 "confusion-matrix",
                 lambda: plot_confusion_matrix(data.confusion, data.class_names),
-                "Confusion matrix of the candidate on the evaluation split (TFMA)",
+                "Confusion matrix of the candidate on the judged split (TFMA)",
             )
         )
     parts.append(paired_html(s))
