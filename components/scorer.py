@@ -70,9 +70,12 @@ def score_split(
         labels += [_feature(r, label_key).int64_list.value[0] for r in records]
         for serve, found in zip(signatures, probabilities, strict=True):
             found.append(serve(examples=tf.constant(records))["probabilities"].numpy())
-    return np.array(labels, dtype=np.int64), [
-        np.concatenate(p) if p else np.zeros((0, 0)) for p in probabilities
-    ]
+    if not labels:
+        raise ScorerError(
+            f"The judged split {split!r} holds no examples (its files are empty): nothing can "
+            "be judged. Give the data a test (or eval) split with examples of every class."
+        )
+    return np.array(labels, dtype=np.int64), [np.concatenate(p) for p in probabilities]
 
 
 def records_at(

@@ -3,6 +3,7 @@ the smoke test's sample) without holding the split in memory; its predictions, w
 tf.Examples, read back as they were."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 from tfx.types import artifact_utils, standard_artifacts
 
@@ -88,3 +89,9 @@ def test_predictions_read_back_in_order_with_and_without_a_baseline(tmp_path):
             np.testing.assert_array_equal(second, baseline)
         else:
             assert second is None
+
+
+def test_a_judged_split_without_examples_is_refused_by_name(tmp_path):
+    examples = examples_artifact(tmp_path, [])  # a file, but no record in it
+    with pytest.raises(scorer.ScorerError, match="judged split 'test' holds no examples"):
+        scorer.score_split(examples, "test", "label", [FakeModel(1)])
