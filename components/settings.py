@@ -197,6 +197,13 @@ class TrainingConfig:
         "`auto` (MirroredStrategy over several GPUs), `mirrored`, `multiworker`, `none`.",
         choices=("auto", "mirrored", "multiworker", "none"),
     )
+    class_weight: str = option(
+        "none",
+        "How the loss weighs the classes: `none` (every example alike) or `balanced` (each "
+        "class by the inverse of its share of the train split, scikit-learn's "
+        "compute_class_weight), so a rare class counts in the loss as much as a common one.",
+        choices=("none", "balanced"),
+    )
     seed: int = option(
         42, "Seed for weight initialization and shuffling.", minimum=0, maximum=2**31 - 1
     )

@@ -14,11 +14,13 @@ import tempfile
 import time
 from typing import Any
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_data_validation as tfdv
 import tensorflow_transform as tft
 import tf_keras as keras
 from absl import logging
+from sklearn.utils.class_weight import compute_class_weight
 from tfx.components.trainer.fn_args_utils import FnArgs
 
 from components import base_weights, export
@@ -37,6 +39,32 @@ PREPROCESS_BATCH = 64  # records parsed and run through the Transform graph at a
 
 
 # --- Input ---------------------------------------------------------------------------------------
+
+
+def read_labels(file_patterns: list[str], label_key: str) -> np.ndarray:
+    """The labels of ExampleGen's raw examples, parsing nothing else (no image is decoded)."""
+    files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
+    spec = {label_key: tf.io.FixedLenFeature([], tf.int64)}
+    dataset = tf.data.TFRecordDataset(files, compression_type=compression_of(files))
+    batches = [tf.io.parse_example(batch, spec)[label_key].numpy() for batch in dataset.batch(4096)]
+    return np.concatenate(batches) if batches else np.zeros(0, dtype=np.int64)
+
+
+def class_weights(labels: np.ndarray, class_names: list[str], mode: str) -> dict[int, float] | None:
+    """training.class_weight as Keras' fit takes it: None for `none`; for `balanced`, each
+    class's weight n / (classes x its count) (scikit-learn's compute_class_weight), so every
+    class weighs as much in the loss, whatever its share of the train split."""
+    if mode == "none":
+        return None
+    counts = np.bincount(labels, minlength=len(class_names))
+    missing = [name for name, count in zip(class_names, counts, strict=False) if not count]
+    if missing:
+        raise ValueError(
+            f"training.class_weight=balanced: the train split has no example of {missing}, so "
+            "their weight is undefined. Add examples of them, or set training.class_weight=none."
+        )
+    weights = compute_class_weight("balanced", classes=np.arange(len(class_names)), y=labels)
+    return {k: float(w) for k, w in enumerate(weights)}
 
 
 def read_examples(
@@ -223,9 +251,11 @@ def train(
     training: TrainingConfig,
     log_dir: str,
     strategy: tf.distribute.Strategy,
+    class_weight: dict[int, float] | None = None,
 ) -> list[dict[str, Any]]:
     """Phase 1 (frozen base, new head), then phase 2 (top blocks unfrozen, low learning rate).
-    `training.batch_size` is the global batch: the strategy splits each batch across replicas."""
+    `training.batch_size` is the global batch: the strategy splits each batch across replicas.
+    `class_weight` (class_weights) weighs each example's loss by its class in both phases."""
     history: list[dict[str, Any]] = []
     batch, seed = training.batch_size, training.seed
     eval_batches = eval_images.batch(batch).prefetch(tf.data.AUTOTUNE)
@@ -240,6 +270,7 @@ def train(
                 train_batches,
                 validation_data=validation,
                 epochs=epochs,
+                class_weight=class_weight,
                 callbacks=_callbacks(
                     phase,
                     patience=training.early_stopping_patience,
@@ -345,6 +376,9 @@ def run_fn(fn_args: FnArgs) -> None:
         )
         for files in (fn_args.train_files, fn_args.eval_files)
     )
+    weights_by_class = class_weights(
+        read_labels(fn_args.train_files, settings.raw_label_key), class_names, training.class_weight
+    )
     history = train(
         transfer,
         train_images,
@@ -352,6 +386,7 @@ def run_fn(fn_args: FnArgs) -> None:
         training=training,
         log_dir=fn_args.model_run_dir,
         strategy=strategy,
+        class_weight=weights_by_class,
     )
 
     metadata = {
@@ -362,6 +397,9 @@ def run_fn(fn_args: FnArgs) -> None:
         "mixed_precision": mixed,
         "replicas": strategy.num_replicas_in_sync,
         "tuned_hyperparameters": tuned,
+        "class_weight": None
+        if weights_by_class is None
+        else {class_names[k]: round(w, 4) for k, w in weights_by_class.items()},
         "training_config": dataclasses.asdict(training),
     }
     tf.io.gfile.makedirs(fn_args.model_run_dir)

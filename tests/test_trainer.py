@@ -11,6 +11,7 @@ from tensorflow_metadata.proto.v0 import schema_pb2
 
 from components import model as model_lib
 from components import trainer
+from components.settings import TrainingConfig
 
 SIZE, CLASSES, EXAMPLES, BATCH = 32, 3, 40, 8
 RANDOM = model_lib.BaseWeights(None, "random")
@@ -201,3 +202,52 @@ def test_without_a_class_list_the_names_are_label_numbers(tmp_path):
     path.write_text(text_format.MessageToString(schema))
 
     assert trainer.class_names_for(str(path), [], label_key="label") == ["0", "1", "2", "3", "4"]
+
+
+def test_balanced_class_weights_are_the_inverse_shares_of_the_train_split():
+    labels = np.array([0, 0, 0, 1])  # a class of 3, a class of 1
+    assert trainer.class_weights(labels, ["a", "b"], "none") is None
+    assert trainer.class_weights(labels, ["a", "b"], "balanced") == pytest.approx(
+        {0: 4 / (2 * 3), 1: 4 / (2 * 1)}
+    )
+    with pytest.raises(ValueError, match=r"no example of \['c'\].*training.class_weight=none"):
+        trainer.class_weights(labels, ["a", "b", "c"], "balanced")
+
+
+def test_labels_are_read_without_decoding_an_image(tmp_path):
+    path = str(tmp_path / "part.gz")
+    with tf.io.TFRecordWriter(path, options="GZIP") as writer:
+        for label in [2, 0, 1, 1]:
+            feature = {
+                "label": tf.train.Feature(int64_list=tf.train.Int64List(value=[label])),
+                "image": tf.train.Feature(bytes_list=tf.train.BytesList(value=[b"not decoded"])),
+            }
+            writer.write(
+                tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+            )
+    np.testing.assert_array_equal(trainer.read_labels([str(tmp_path / "*")], "label"), [2, 0, 1, 1])
+
+
+def test_class_weights_reach_the_loss_of_both_phases(images, tmp_path):
+    """The same seeded model and data, trained with and without class weights: every epoch's
+    loss of both phases differs, which it could not if fit ignored them."""
+    training = TrainingConfig(
+        epochs=1, fine_tune_epochs=1, batch_size=BATCH, early_stopping_patience=0
+    )
+
+    def losses(class_weight):
+        history = trainer.train(
+            build(seed=0),
+            images,
+            images,
+            training=training,
+            log_dir=str(tmp_path / str(class_weight is None)),
+            strategy=tf.distribute.get_strategy(),
+            class_weight=class_weight,
+        )
+        return {e["phase"]: e["loss"] for e in history if "loss" in e}
+
+    plain, weighted = losses(None), losses({0: 5.0, 1: 0.2, 2: 0.2})
+    assert set(plain) == set(weighted) == {"phase1", "phase2"}
+    for phase in plain:
+        assert weighted[phase] != pytest.approx(plain[phase], rel=1e-3), phase
