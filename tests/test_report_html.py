@@ -251,3 +251,22 @@ def test_auc_is_the_judges_exact_one_for_both_models_wherever_it_is_shown():
     assert "0.903 (95% CI 0.82 to 0.96, n = 21)" in line and "0.8500" in line
     page = render(ReportData("p", summary, ["a", "b", "c"], gate=gate_rows(summary)))
     assert "0.82 to 0.96" in page and "0.863" not in page
+
+
+def test_the_summary_counts_each_class_in_each_split_and_names_the_imbalance():
+    record = RunRecord(
+        ingestion={
+            "classes": ["a", "b", "c"],
+            "examples": 90,
+            "examples_per_split": {"train": 81, "test": 9},
+            "examples_per_split_and_class": {
+                "train": {"a": 51, "b": 10, "c": 20},
+                "test": {"a": 7, "c": 2},  # no b: counted as 0
+            },
+            "quarantined": [],
+            "skipped": {},
+        }
+    )
+    lines = summary_text(record).splitlines()
+    train = lines.index("  Classes:    train: a 51, b 10, c 20 (largest 5.1x the smallest)")
+    assert lines[train + 1] == "              test: a 7, b 0, c 2 (a class has none)"

@@ -41,7 +41,8 @@ def summary_text(r: RunRecord) -> str:
             "  Nothing changed since the last run: every step was cached, nothing new ran."
         )
     if r.ingestion:
-        lines += _ingestion_lines(r.ingestion)
+        data = _ingestion_lines(r.ingestion)
+        lines += [data[0], *class_count_lines(r.ingestion), *data[1:]]
     elif r.imported:
         counts = r.imported
         splits = ", ".join(f"{s} {n}" for s, n in counts["examples_per_split"].items())
@@ -49,6 +50,7 @@ def summary_text(r: RunRecord) -> str:
             f"  Data:       {counts['examples']} imported examples ({splits}), "
             f"{len(counts['classes'])} classes"
         )
+        lines += class_count_lines(counts)
     if r.anomalies is not None:
         lines.append(f"  Anomalies:  {len(r.anomalies) or 'none'}")
         lines += [f"      {a}" for a in r.anomalies]
@@ -94,6 +96,27 @@ def _ingestion_lines(report: dict[str, Any]) -> list[str]:
         )
     if report.get("path"):
         lines.append(f"  Ingestion report: {report['path']}")
+    return lines
+
+
+def class_count_lines(data: dict[str, Any]) -> list[str]:
+    """Examples of each class in each split, and how far the largest class outnumbers the
+    smallest: what `training.class_weight=balanced` and the gate's per-class rules are for."""
+    lines = []
+    for split, counts in (data.get("examples_per_split_and_class") or {}).items():
+        classes = data.get("classes") or list(counts)
+        values = [counts.get(name, 0) for name in classes]
+        if not values:
+            continue
+        smallest = min(values)
+        spread = (
+            f"largest {max(values) / smallest:.1f}x the smallest"
+            if smallest
+            else "a class has none"
+        )
+        listed = ", ".join(f"{name} {n}" for name, n in zip(classes, values, strict=True))
+        label = "  Classes:" if not lines else ""
+        lines.append(f"{label:<14}{split}: {listed} ({spread})")
     return lines
 
 
