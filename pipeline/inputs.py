@@ -34,19 +34,24 @@ class PipelineInputs:
     baseline_model_id: int  # the served version's model chosen as baseline (0: latest or none)
 
 
-def resolve_inputs(config: PipelineConfig, target: str = "local") -> PipelineInputs:
+def resolve_inputs(
+    config: PipelineConfig, target: str = "local", *, judging: bool = True
+) -> PipelineInputs:
+    """judging: the pipeline goes as far as the Judge, so the baseline is looked up and checked
+    (a run that stops after the data or the training never reads it)."""
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}")
     image_key, label_key = feature_keys(config)
     check_schema(config, image_key, label_key)
+    local_baseline = judging and target == "local" and config.evaluation.baseline != "none"
     inputs = PipelineInputs(
         image_key=image_key,
         label_key=label_key,
         class_names=class_names(config),
         serving_dir=serving_dir(config, target),
-        baseline_model_id=baseline_model_id(config) if target == "local" else 0,
+        baseline_model_id=baseline_model_id(config) if local_baseline else 0,
     )
-    if target == "local" and config.evaluation.baseline != "none":
+    if local_baseline:
         check_local_baseline(config, inputs)
     return inputs
 

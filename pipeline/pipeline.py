@@ -57,7 +57,7 @@ def create_pipeline(
     kubeflow.pipeline_root, no SQLite store (KFP keeps its own metadata)."""
     if stop_after not in STAGES:
         raise ValueError(f"stop_after must be one of {STAGES}")
-    inputs = resolve_inputs(config, target)
+    inputs = resolve_inputs(config, target, judging=stop_after == "all")
     image_key, label_key, names = inputs.image_key, inputs.label_key, inputs.class_names
 
     # Reads the images (or imports the TFRecords) into tf.Examples, split into train, eval and
