@@ -19,7 +19,7 @@ from tfx.utils import io_utils
 
 from components import schema as schema_lib
 from components.contract import DATA_GATE_FILE
-from components.options import section_problems
+from components.options import checked_section
 from components.settings import ValidationConfig
 
 SCHEMA_DIFF_FILE = "SchemaDiff.pb"
@@ -167,10 +167,7 @@ def DataGate(
     """Fails the run when ExampleValidator found anomalies, a label is outside the class list
     (`class_names`: a JSON list) or the labels drift between splits (`validation`: the
     validation section, JSON)."""
-    settings = ValidationConfig(**json.loads(validation))
-    problems = section_problems("validation", settings)
-    if problems:
-        raise ValueError("Validation settings not allowed: " + "; ".join(problems))
+    settings = checked_section(ValidationConfig, "validation", json.loads(validation))
     lines = []
     for split in artifact_utils.decode_split_names(anomalies.split_names):
         lines += describe_anomalies(split, _load_anomalies(anomalies, split))

@@ -61,7 +61,7 @@ from components.ingestion_report import (
     write_image_hashes,
     write_report,
 )
-from components.options import background_rgb, section_problems
+from components.options import background_rgb, checked_section, section_problems
 from components.settings import IngestionConfig
 from components.splits import image_split_configs
 
@@ -201,11 +201,7 @@ def _make_example(
 
 def ingestion_settings(exec_properties: dict[str, Any]) -> IngestionConfig:
     """The ingestion section the component was given, checked again where it is used."""
-    settings = IngestionConfig(**json.loads(exec_properties["ingestion"]))
-    problems = section_problems("ingestion", settings)
-    if problems:
-        raise ValueError("Ingestion settings not allowed: " + "; ".join(problems))
-    return settings
+    return checked_section(IngestionConfig, "ingestion", json.loads(exec_properties["ingestion"]))
 
 
 @beam.ptransform_fn

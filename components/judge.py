@@ -24,7 +24,7 @@ from tfx.types import standard_artifacts
 from components import gate, intervals, model_files
 from components.contract import GALLERY_FILE, JUDGEMENT_FILE, SAMPLE_FILE
 from components.export import read_model_metadata
-from components.options import section_problems
+from components.options import checked_section
 from components.scorer import model_dir, read_json, read_predictions, write_json
 from components.settings import EvaluationConfig
 
@@ -104,10 +104,7 @@ def Judge(
     baseline_model: InputArtifact[standard_artifacts.Model] = None,
 ) -> None:
     """Decides whether the candidate may be deployed; every reason is written down."""
-    rules = EvaluationConfig(**json.loads(settings))
-    problems = section_problems("evaluation", rules)
-    if problems:
-        raise JudgeError("Evaluation settings not allowed: " + "; ".join(problems))
+    rules = checked_section(EvaluationConfig, "evaluation", json.loads(settings), JudgeError)
     _check_scored(predictions, model, baseline_model)
     candidate_dir = model_dir(model)
     metadata = read_model_metadata(candidate_dir)

@@ -8,7 +8,9 @@ import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import field
-from typing import Any
+from typing import Any, TypeVar
+
+S = TypeVar("S")  # a section: one of the dataclasses of components.settings
 
 
 def option(
@@ -83,6 +85,18 @@ def section_problems(section_name: str, section: Any) -> list[str]:
         if problem:
             problems.append(problem)
     return problems
+
+
+def checked_section(
+    section_type: type[S], section_name: str, values: dict[str, Any], error: type = ValueError
+) -> S:
+    """A section rebuilt from the values it was handed as (a step's JSON parameter), checked
+    again where it is used: `error` names every value its declaration does not allow."""
+    section = section_type(**values)
+    problems = section_problems(section_name, section)
+    if problems:
+        raise error(f"{section_name.capitalize()} settings not allowed: " + "; ".join(problems))
+    return section
 
 
 def not_empty(value: str) -> str | None:

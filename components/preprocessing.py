@@ -8,7 +8,7 @@ from typing import Any
 
 import tensorflow as tf
 
-from components.options import background_rgb, section_problems
+from components.options import background_rgb, checked_section
 from components.settings import DEFAULT_BACKGROUND, TransformConfig
 
 # The transformed features. The raw ones (ExampleGen's) are named by custom_config's raw_image_key
@@ -118,10 +118,7 @@ def transform_custom_config(
 def preprocessing_fn(inputs: dict[str, tf.Tensor], custom_config: dict[str, Any]) -> dict:
     """The tf.Transform entry point (referenced by import path from the pipeline), on the
     custom_config `transform_custom_config` makes; the section is checked again here."""
-    settings = TransformConfig(**custom_config["transform"])
-    problems = section_problems("transform", settings)
-    if problems:
-        raise ValueError("Transform settings not allowed: " + "; ".join(problems))
+    settings = checked_section(TransformConfig, "transform", custom_config["transform"])
     pixels = images_to_pixels(
         inputs[custom_config["raw_image_key"]],
         size=settings.image_size,

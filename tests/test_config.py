@@ -131,3 +131,16 @@ def test_every_option_has_help():
     options = list(iter_options())
     assert len(options) > 30
     assert all(help_text for _, _, help_text in options)
+
+
+def test_a_section_handed_to_a_step_is_checked_again_there():
+    from components.options import checked_section
+    from components.settings import TransformConfig
+
+    assert checked_section(TransformConfig, "transform", {"image_size": 64}).image_size == 64
+    with pytest.raises(
+        ValueError, match=r"^Transform settings not allowed: transform.image_size=8"
+    ):
+        checked_section(TransformConfig, "transform", {"image_size": 8})
+    with pytest.raises(KeyError, match="Transform settings not allowed"):
+        checked_section(TransformConfig, "transform", {"resize": "stretch"}, KeyError)
