@@ -108,7 +108,13 @@ def macro_auc(labels: np.ndarray, probabilities: np.ndarray, seed: int = SEED) -
         batch=100,
         random_state=np.random.default_rng(seed),
     )
-    low, high = result.confidence_interval
+    # A resample that holds one class only has no AUC (NaN): the interval is taken over the
+    # resamples that have one (scipy's own percentile would be NaN on a small split).
+    defined = result.bootstrap_distribution[~np.isnan(result.bootstrap_distribution)]
+    if not defined.size:
+        return Estimate(value=value, lower=0.0, upper=1.0, n=len(labels))
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(defined, [tail, 100 - tail])
     return Estimate(value=value, lower=float(low), upper=float(high), n=len(labels))
 
 

@@ -71,3 +71,14 @@ def test_macro_auc_counts_ties_as_a_half():
     labels = np.array([0, 1, 0, 1])
     constant = np.full((4, 2), 0.5)
     assert intervals.macro_auc(labels, constant).value == 0.5
+
+
+def test_macro_auc_of_a_tiny_perfectly_separated_split_has_a_finite_interval():
+    """Seven examples, as a small test split holds: many resamples miss a class, and the
+    interval is taken over those that have an AUC (scipy's percentile of all is NaN)."""
+    labels = np.array([0, 0, 1, 1, 2, 2, 2])
+    probabilities = np.eye(3)[labels] * 0.9 + 0.05
+    estimate = intervals.macro_auc(labels, probabilities)
+    assert estimate.value == 1.0
+    assert np.isfinite([estimate.lower, estimate.upper]).all()
+    assert estimate.lower <= estimate.value <= estimate.upper
