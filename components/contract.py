@@ -29,6 +29,10 @@ SAMPLE_FILE = (
 )
 JUDGEMENT_FILE = "judgement.json"  # Judge's model_blessing: the decision and its evidence
 DATA_GATE_FILE = "data_gate.json"  # DataGate's result: anomalies and what the data held
+# The Trainer's data findings, in its model_run beside HISTORY_FILE (components/data_findings.py).
+LABEL_ISSUES_FILE = "label_issues.json"  # suspected label errors, worst first
+NEAR_DUPLICATES_FILE = "near_duplicates.json"  # near-copy pairs, leaks first
+FINDINGS_GALLERY_FILE = "findings_gallery.json"  # thumbnails of the suspects and the pairs
 
 
 class ClassNamesError(ValueError):

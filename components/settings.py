@@ -1,6 +1,7 @@
 """Each step's settings, one section each, declared once with their defaults, help and allowed
 values (components/options.py): data and ingestion (ImageExampleGen), validation (the data
-gate), transform, training and tuning (Trainer, Tuner), evaluation (the gate). The pipeline's
+gate), transform, training and tuning (Trainer, Tuner), findings (the Trainer's look at the data
+and the Scorer's Grad-CAM), evaluation (the gate). The pipeline's
 configuration (pipeline/config.py) gathers them with its own sections; each step receives its
 section whole. Standard library only, so any step, command or report may import it."""
 
@@ -297,6 +298,63 @@ class TuningConfig:
         "`random` (keras-tuner's random search) or `bayesian` (Gaussian-process Bayesian "
         "optimization).",
         choices=("random", "bayesian"),
+    )
+
+
+@dataclass
+class FindingsConfig:
+    """What the Trainer looks for in the data before training (components/data_findings.py),
+    and how many of the report's mistakes get a Grad-CAM overlay (the Scorer)."""
+
+    label_issues: str = option(
+        "report",
+        "Suspected label errors (confident learning on the frozen base's features of the train "
+        "and eval images): `report` (listed in label_issues.json, the summary and the report), "
+        "`stop` (also stop the run before training when their share passes "
+        "findings.max_label_issue_share) or `off`.",
+        choices=("off", "report", "stop"),
+    )
+    label_issue_folds: int = option(
+        5,
+        "Folds of the out-of-fold predictions behind the label issues: each image is judged by "
+        "a head fitted on the others; every class needs at least this many images.",
+        minimum=4,
+        maximum=20,
+    )
+    max_label_issue_share: float = option(
+        0.05,
+        "With findings.label_issues=stop: the largest share of the examined images that may "
+        "be suspects before the run stops.",
+        minimum=0,
+        maximum=1,
+    )
+    near_duplicates: str = option(
+        "report",
+        "Near-duplicate images (resized, re-encoded, cropped or brightened copies) in train, "
+        "eval and the judged split: `report` (listed in near_duplicates.json; a copy across "
+        "the judged split and train, a leak, is shown loudly), `stop` (also stop the run "
+        "before training on a leak) or `off`.",
+        choices=("off", "report", "stop"),
+    )
+    near_duplicate_similarity: float = option(
+        0.95,
+        "Cosine similarity of two images' base features from which they count as near-copies "
+        "(calibrated: benchmarks/near_duplicates.py; README, Data findings).",
+        above=0,
+        maximum=1,
+    )
+    gradcam_images: int = option(
+        12,
+        "Misclassified judged images shown with a Grad-CAM overlay (where the last convolution "
+        "block looked) in the report's gallery; 0 turns it off.",
+        minimum=0,
+        maximum=24,
+    )
+    gradcam_seconds: float = option(
+        60.0,
+        "Time the Scorer may spend on Grad-CAM overlays; the rest of the mistakes are shown "
+        "without one.",
+        above=0,
     )
 
 

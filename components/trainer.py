@@ -7,11 +7,13 @@ a Kubeflow or Airflow worker without TFX building a wheel of it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -23,10 +25,16 @@ from absl import logging
 from sklearn.utils.class_weight import compute_class_weight
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components import base_weights, export
+from components import base_weights, export, trainer_findings
 from components import model as model_lib
 from components import schema as schema_lib
-from components.contract import HISTORY_FILE
+from components.base_features import (
+    FeatureTableBuilder,
+    base_feature_table,
+    cache_base_features,
+)
+from components.contract import HISTORY_FILE, IMAGE_ID_KEY
+from components.data_findings import FeatureTable
 from components.preprocessing import PIXELS_KEY, TRANSFORMED_LABEL_KEY, decode_pixels
 from components.settings import TrainingConfig
 from components.tfrecord_import import compression_of
@@ -73,29 +81,49 @@ def read_examples(
     image_size: int,
     image_key: str,
     label_key: str,
+    *,
+    split: str = "",
+    only_paths: list[str] | None = None,
 ) -> tf.data.Dataset:
     """ExampleGen's raw examples through the Transform graph: (uint8 pixels [size, size, 3],
-    int64 label), unbatched. Transform does not write its output (see `pipeline.py`): decoding
-    and resizing here costs less than writing and reading back compressed pixel records, runs
-    in parallel with training, and, for phase 1, only once, in the feature-cache pass."""
+    int64 label), unbatched; with `split` given, (pixels, label, path), where path is the
+    image's file under the data folder (ImageExampleGen's image_id) or `<split>#<n>` for
+    imported records without one, and `only_paths` keeps just those images (decoding no other).
+    Transform does not write its output (see `pipeline.py`): decoding and resizing here costs
+    less than writing and reading back compressed pixel records, runs in parallel with
+    training, and, for phase 1, only once, in the feature-cache pass."""
     files = sorted(f for pattern in file_patterns for f in tf.io.gfile.glob(pattern))
     raw_spec = tf_transform_output.raw_feature_spec()
     spec = {key: raw_spec[key] for key in (image_key, label_key)}  # ids and sizes aren't needed
     transform = tf_transform_output.transform_features_layer()
 
-    def preprocess(records: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    def preprocess(records: tf.Tensor, *paths: tf.Tensor) -> tuple[tf.Tensor, ...]:
         transformed = transform(tf.io.parse_example(records, spec))
         pixels = decode_pixels(transformed[PIXELS_KEY], image_size)
-        return pixels, transformed[TRANSFORMED_LABEL_KEY]
+        return (pixels, transformed[TRANSFORMED_LABEL_KEY], *paths)
 
     dataset = tf.data.TFRecordDataset(
         files, compression_type=compression_of(files), num_parallel_reads=tf.data.AUTOTUNE
     )
+    if split:
+        dataset = dataset.enumerate().map(
+            lambda n, record: (record, _image_path(record, n, split, IMAGE_ID_KEY in raw_spec))
+        )
+        if only_paths is not None:
+            wanted = tf.constant(list(only_paths) or [""], tf.string)
+            dataset = dataset.filter(lambda _, path: tf.reduce_any(tf.equal(path, wanted)))
     return (
         dataset.batch(PREPROCESS_BATCH)
         .map(preprocess, num_parallel_calls=tf.data.AUTOTUNE)
         .unbatch()
     )
+
+
+def _image_path(record: tf.Tensor, n: tf.Tensor, split: str, has_id: bool) -> tf.Tensor:
+    if has_id:
+        spec = {IMAGE_ID_KEY: tf.io.FixedLenFeature([], tf.string)}
+        return tf.io.parse_single_example(record, spec)[IMAGE_ID_KEY]
+    return tf.strings.join([split, "#", tf.strings.as_string(n)])
 
 
 def augment(pixels: tf.Tensor, label: tf.Tensor, seed: int) -> tuple[tf.Tensor, tf.Tensor]:
@@ -116,53 +144,6 @@ def training_batches(
     if augment_images:
         dataset = dataset.map(lambda x, y: augment(x, y, seed), num_parallel_calls=tf.data.AUTOTUNE)
     return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def cache_base_features(
-    feature_extractor: keras.Model, images: tf.data.Dataset, batch_size: int, cache_file: str
-) -> tf.data.Dataset:
-    """The frozen base's outputs, computed once and read from cache_file afterwards. The base
-    runs here, outside tf.data: a `Dataset.map` function always runs on the CPU, so mapping
-    the network over the images would leave a GPU idle through the costliest pass."""
-    extract = tf.function(
-        lambda pixels: feature_extractor(pixels, training=False), reduce_retracing=True
-    )
-    specs = None  # of one batch of features and labels, taken from the first
-    with tf.io.TFRecordWriter(cache_file) as writer:
-        for pixels, labels in images.batch(batch_size).prefetch(tf.data.AUTOTUNE):
-            features = extract(pixels)
-            specs = specs or [
-                tf.TensorSpec([None, *t.shape[1:]], t.dtype) for t in (features, labels)
-            ]
-            writer.write(_features_record(features, labels))
-    if specs is None:
-        raise ValueError("No examples to compute the base's features of.")
-
-    def parse(record: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        batch = tf.io.parse_single_example(record, _FEATURES_SPEC)
-        return tuple(
-            tf.ensure_shape(tf.io.parse_tensor(batch[key], spec.dtype), spec.shape)
-            for key, spec in zip(("features", "labels"), specs, strict=True)
-        )
-
-    return tf.data.TFRecordDataset(cache_file).map(parse).unbatch()
-
-
-_FEATURES_SPEC = {
-    "features": tf.io.FixedLenFeature([], tf.string),
-    "labels": tf.io.FixedLenFeature([], tf.string),
-}
-
-
-def _features_record(features: tf.Tensor, labels: tf.Tensor) -> bytes:
-    """One batch of cached features and their labels, as serialized tensors."""
-    feature = {
-        key: tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[tf.io.serialize_tensor(tensor).numpy()])
-        )
-        for key, tensor in (("features", features), ("labels", labels))
-    }
-    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
 
 
 # --- Training -----------------------------------------------------------------------------------
@@ -252,13 +233,18 @@ def train(
     log_dir: str,
     strategy: tf.distribute.Strategy,
     class_weight: dict[int, float] | None = None,
+    inspect: Callable[[list[FeatureTable]], None] | None = None,
 ) -> list[dict[str, Any]]:
     """Phase 1 (frozen base, new head), then phase 2 (top blocks unfrozen, low learning rate).
     `training.batch_size` is the global batch: the strategy splits each batch across replicas.
-    `class_weight` (class_weights) weighs each example's loss by its class in both phases."""
+    `class_weight` (class_weights) weighs each example's loss by its class in both phases.
+    `inspect`, for images read with their paths (read_examples' `split`), is called with the
+    frozen base's features of train and eval before any head is trained (from the feature
+    cache, or from a pass of its own without one), and may raise to stop the run."""
     history: list[dict[str, Any]] = []
     batch, seed = training.batch_size, training.seed
-    eval_batches = eval_images.batch(batch).prefetch(tf.data.AUTOTUNE)
+    train_pairs, eval_pairs = (_pairs(images) for images in (train_images, eval_images))
+    eval_batches = eval_pairs.batch(batch).prefetch(tf.data.AUTOTUNE)
 
     def fit(model, *, learning_rate, train_batches, validation, epochs, phase) -> None:
         """Compiles with Adam at learning_rate, then trains, logging epochs under `phase`. The
@@ -280,20 +266,29 @@ def train(
                 verbose=2,
             )
 
+    def look_at_data(tables: list[FeatureTable]) -> None:
+        start = time.perf_counter()
+        inspect(tables)
+        history.append({"phase": "findings", "seconds": time.perf_counter() - start})
+
     if training.cache_features and not training.augment:
         cache_dir = tempfile.mkdtemp(prefix="vgg16-features-")
         try:
             start = time.perf_counter()
+            builders = {split: FeatureTableBuilder(split) for split in ("train", "eval")}
             train_features, eval_features = (
                 cache_base_features(
                     transfer.feature_extractor,
-                    images,
+                    images if inspect else _pairs(images),
                     batch_size=batch,
                     cache_file=os.path.join(cache_dir, split),
+                    table=builders[split] if inspect else None,
                 )
                 for split, images in (("train", train_images), ("eval", eval_images))
             )
             history.append({"phase": "feature_cache", "seconds": time.perf_counter() - start})
+            if inspect:
+                look_at_data([builder.table() for builder in builders.values()])
             fit(
                 transfer.head,
                 learning_rate=training.learning_rate,
@@ -307,11 +302,19 @@ def train(
         finally:
             shutil.rmtree(cache_dir, ignore_errors=True)
     else:
+        if inspect:  # no feature cache (augmentation): the findings need a pass of their own
+            start = time.perf_counter()
+            tables = [
+                base_feature_table(transfer.feature_extractor, images, batch, split)
+                for split, images in (("train", train_images), ("eval", eval_images))
+            ]
+            history.append({"phase": "findings_features", "seconds": time.perf_counter() - start})
+            look_at_data(tables)
         fit(
             transfer.model,
             learning_rate=training.learning_rate,
             train_batches=training_batches(
-                train_images, batch_size=batch, seed=seed, augment_images=training.augment
+                train_pairs, batch_size=batch, seed=seed, augment_images=training.augment
             ),
             validation=eval_batches,
             epochs=training.epochs,
@@ -325,13 +328,21 @@ def train(
             transfer.model,
             learning_rate=training.fine_tune_learning_rate,
             train_batches=training_batches(
-                train_images, batch_size=batch, seed=seed, augment_images=training.augment
+                train_pairs, batch_size=batch, seed=seed, augment_images=training.augment
             ),
             validation=eval_batches,
             epochs=training.fine_tune_epochs,
             phase="phase2",
         )
     return history
+
+
+def _pairs(images: tf.data.Dataset) -> tf.data.Dataset:
+    """(pixels, label) of images read with or without their paths: what Keras fits on (a third
+    element would be taken for sample weights)."""
+    if len(images.element_spec) == 2:
+        return images
+    return images.map(lambda pixels, label, _: (pixels, label))
 
 
 def tuned_settings(hyperparameters: dict[str, Any] | None) -> dict[str, Any]:
@@ -366,15 +377,34 @@ def run_fn(fn_args: FnArgs) -> None:
             head_units=training.head_units,
             dropout=training.dropout,
         )
+    read = functools.partial(
+        read_examples,
+        tf_transform_output=tf_transform_output,
+        image_size=size,
+        image_key=settings.raw_image_key,
+        label_key=settings.raw_label_key,
+    )
+    files = {"train": fn_args.train_files, "eval": fn_args.eval_files}
+    judged = settings.judged_split
+    files.setdefault(judged, trainer_findings.split_files(fn_args.train_files, judged))
+    findings: dict[str, Any] = {}
+    inspect = trainer_findings.make_inspector(
+        settings,
+        class_names=class_names,
+        files=files,
+        read=read,
+        judged_table=lambda: base_feature_table(
+            transfer.feature_extractor,
+            read(files[judged], split=judged),
+            training.batch_size,
+            judged,
+        ),
+        model_run_dir=fn_args.model_run_dir,
+        summary=findings,
+    )
+    # With findings on, the images carry their paths (read_examples' `split`).
     train_images, eval_images = (
-        read_examples(
-            files,
-            tf_transform_output,
-            image_size=size,
-            image_key=settings.raw_image_key,
-            label_key=settings.raw_label_key,
-        )
-        for files in (fn_args.train_files, fn_args.eval_files)
+        read(files[split], split=split if inspect else "") for split in ("train", "eval")
     )
     weights_by_class = class_weights(
         read_labels(fn_args.train_files, settings.raw_label_key), class_names, training.class_weight
@@ -387,6 +417,7 @@ def run_fn(fn_args: FnArgs) -> None:
         log_dir=fn_args.model_run_dir,
         strategy=strategy,
         class_weight=weights_by_class,
+        inspect=inspect,
     )
 
     metadata = {
@@ -401,6 +432,7 @@ def run_fn(fn_args: FnArgs) -> None:
         if weights_by_class is None
         else {class_names[k]: round(w, 4) for k, w in weights_by_class.items()},
         "training_config": dataclasses.asdict(training),
+        "findings": findings,
     }
     tf.io.gfile.makedirs(fn_args.model_run_dir)
     with tf.io.gfile.GFile(os.path.join(fn_args.model_run_dir, HISTORY_FILE), "w") as f:

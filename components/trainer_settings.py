@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from components.options import section_problems
-from components.settings import TrainingConfig, TuningConfig
+from components.settings import FindingsConfig, TrainingConfig, TuningConfig
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,8 @@ class TrainerSettings:
     raw_image_key: str  # the encoded image's feature in ExampleGen's examples
     raw_label_key: str  # the label's feature there
     tuning: TuningConfig = field(default_factory=TuningConfig)
+    findings: FindingsConfig = field(default_factory=FindingsConfig)
+    judged_split: str = "eval"  # the split the gate judges (test when the data has one)
 
     def to_custom_config(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -38,8 +40,12 @@ class TrainerSettings:
         try:
             training = TrainingConfig(**values.pop("training"))
             tuning = TuningConfig(**values.pop("tuning", {}))
+            findings = FindingsConfig(**values.pop("findings", {}))
             settings = cls(
-                training=dataclasses.replace(training, **(tuned or {})), tuning=tuning, **values
+                training=dataclasses.replace(training, **(tuned or {})),
+                tuning=tuning,
+                findings=findings,
+                **values,
             )
         except (KeyError, TypeError) as error:
             raise ValueError(
@@ -50,6 +56,7 @@ class TrainerSettings:
         problems = [
             *section_problems("training", settings.training),
             *section_problems("tuning", settings.tuning),
+            *section_problems("findings", settings.findings),
         ]
         if problems:
             raise ValueError("Trainer settings not allowed: " + "; ".join(problems))

@@ -75,6 +75,7 @@ def _run_locked(config: PipelineConfig, args: argparse.Namespace) -> int:
     print(f"Pipeline {config.runtime.name}: logs in {log_path}", flush=True)
     with logs_to_file(log_path, args.verbose) as console:
         from components.base_weights import WeightsUnavailableError, resolve_base_weights
+        from components.data_findings import DataFindingsError
         from components.data_gate import DataValidationError
         from components.ingestion_report import IngestionError
         from pipeline.history.build import build_record
@@ -107,6 +108,8 @@ def _run_locked(config: PipelineConfig, args: argparse.Namespace) -> int:
                 status, message = EXIT_USAGE, str(error)
             elif isinstance(error, DataValidationError | IngestionError):
                 status, message = EXIT_BAD_DATA, f"Data validation stopped the run: {error}"
+            elif isinstance(error, DataFindingsError):
+                status, message = EXIT_BAD_DATA, f"The data findings stopped the run: {error}"
             else:
                 status = EXIT_FAILED
                 message = f"The pipeline failed: {type(error).__name__}: {error}"
@@ -157,6 +160,7 @@ def _log_folder(config: PipelineConfig) -> str:
 
 
 def _exit_status_of(error: Exception) -> int:
+    from components.data_findings import DataFindingsError
     from components.data_gate import DataValidationError
     from components.ingestion_report import IngestionError
     from pipeline.history.store import RunLookupError
@@ -164,7 +168,7 @@ def _exit_status_of(error: Exception) -> int:
 
     if isinstance(error, ConfigError | RunLookupError | PredictError):
         return EXIT_USAGE
-    if isinstance(error, DataValidationError | IngestionError):
+    if isinstance(error, DataValidationError | IngestionError | DataFindingsError):
         return EXIT_BAD_DATA
     return EXIT_FAILED
 
@@ -312,6 +316,20 @@ def cmd_runs(args: argparse.Namespace) -> int:
     return _quietly(config, "runs", list_runs)
 
 
+def cmd_findings(args: argparse.Namespace) -> int:
+    config = _config_from(args)
+
+    def list_findings(console: Console) -> int:
+        from pipeline.history.commands import findings, findings_text
+
+        found = findings(config, args.run)
+        text = json.dumps(found, indent=2) if args.json else findings_text(found, args.limit)
+        print(text, file=console.out)
+        return EXIT_RAN
+
+    return _quietly(config, "findings", list_findings)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     config = _config_from(args)
 
@@ -347,6 +365,7 @@ COMMANDS = {
     "report": cmd_report,
     "runs": cmd_runs,
     "show": cmd_show,
+    "findings": cmd_findings,
     "weights": cmd_weights,
 }
 

@@ -20,8 +20,8 @@ EXIT_STATUSES = {
     EXIT_USAGE: "bad usage, configuration or environment: nothing ran; the message says what "
     "to fix",
     EXIT_NOT_BLESSED: "run --fail-on-unblessed: the model was not blessed",
-    EXIT_BAD_DATA: "data validation stopped the run: anomalies against the schema, or too many "
-    "bad image files",
+    EXIT_BAD_DATA: "data validation stopped the run: anomalies against the schema, too many bad "
+    "image files, or (findings.*=stop) suspected label errors or a leak",
 }
 
 
@@ -220,6 +220,22 @@ def build_parser() -> argparse.ArgumentParser:
     weights.add_argument(
         "--cache", metavar="DIR", help="the folder to provision into (default: Keras' cache)"
     )
+
+    findings = commands.add_parser(
+        "findings",
+        help="a run's suspected label errors and near-copies (default: the latest run)",
+        description="Lists what the Trainer found in the data before training (README, Data "
+        "findings): the images whose label the data does not support, worst first, with the "
+        "class they look like, and the near-copy pairs, leaks into the judged split first. "
+        "The full lists are label_issues.json and near_duplicates.json in the run's Trainer "
+        "output (model_run), whose folder the first line names.",
+    )
+    add_config_arguments(findings)
+    findings.add_argument("run", nargs="?", metavar="RUN", help="run id, or its unique start")
+    findings.add_argument(
+        "--limit", type=_positive_int, default=20, help="how many of each to list (default 20)"
+    )
+    findings.add_argument("--json", action="store_true", help="both files whole, for scripts")
 
     show = commands.add_parser(
         "show",

@@ -22,6 +22,7 @@ from components.options import not_empty, option, section_problems
 from components.settings import (
     DataConfig,
     EvaluationConfig,
+    FindingsConfig,
     IngestionConfig,
     TrainingConfig,
     TransformConfig,
@@ -152,6 +153,7 @@ class PipelineConfig:
     transform: TransformConfig = field(default_factory=TransformConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
     tuning: TuningConfig = field(default_factory=TuningConfig)
+    findings: FindingsConfig = field(default_factory=FindingsConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)

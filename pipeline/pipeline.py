@@ -105,6 +105,7 @@ def create_pipeline(
         materialize=False,
     )
     transform.add_upstream_node(data_gate)  # no preprocessing before the data passed
+    judged_split = "test" if "test" in split_names else "eval"  # what the gate judges
     trainer_settings = TrainerSettings(
         training=config.training,
         image_size=config.transform.image_size,
@@ -112,6 +113,8 @@ def create_pipeline(
         raw_image_key=image_key,
         raw_label_key=label_key,
         tuning=config.tuning,
+        findings=config.findings,
+        judged_split=judged_split,
     ).to_custom_config()
     # Optional (tuning.enabled): searches the head's hyperparameters on the frozen base's
     # features, computed once; the Trainer uses the best.
@@ -146,7 +149,6 @@ def create_pipeline(
     # evaluation.baseline=none.
     baseline_resolver = _baseline_resolver(config, inputs, trainer, target)
     baseline = baseline_resolver.outputs["model"] if baseline_resolver else None
-    judged_split = "test" if "test" in split_names else "eval"
     # Predicts the judged split once with the candidate and the baseline: every later step
     # reads these predictions, none runs a model again.
     scorer = Scorer(

@@ -3,9 +3,11 @@ another runner, or before records were saved) what the metadata store alone says
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
+from components.contract import LABEL_ISSUES_FILE, NEAR_DUPLICATES_FILE
 from pipeline.config import PipelineConfig
 from pipeline.history.console import run_row, show_lines
 from pipeline.history.lineage import lineage_lines
@@ -18,6 +20,7 @@ from pipeline.history.record import (
 )
 from pipeline.history.store import (
     RunArtifacts,
+    RunLookupError,
     find_run_id,
     list_run_ids,
     load_run,
@@ -68,3 +71,88 @@ def show_text(config: PipelineConfig, query: str | None = None) -> str:
     if os.path.exists(report):
         lines.append(f"  Report:      {report}")
     return "\n".join(lines)
+
+
+def findings(config: PipelineConfig, query: str | None = None) -> dict[str, Any]:
+    """A run's label_issues.json and near_duplicates.json (default: the latest run), with the
+    folder they are in: {"run_id", "folder", "label_issues", "near_duplicates"} (None where
+    the Trainer did not look)."""
+    store = open_existing_store(config)
+    name = config.runtime.name
+    run = load_run(store, find_run_id(store, name, query), name)
+    folder = run.uri("Trainer", "model_run")
+    if folder is None:
+        saved = _saved_failure(config, run.run_id)
+        raise RunLookupError(
+            f"Run {run.run_id} has no training output: it stopped before the Trainer finished"
+            + (f" ({saved})" if saved else "")
+            + ". A run the data findings stopped names its lists in that message."
+        )
+    found: dict[str, Any] = {"run_id": run.run_id, "folder": folder}
+    for key, file in (
+        ("label_issues", LABEL_ISSUES_FILE),
+        ("near_duplicates", NEAR_DUPLICATES_FILE),
+    ):
+        found[key] = _read_json(os.path.join(folder, file))
+    return found
+
+
+def findings_text(found: dict[str, Any], limit: int) -> str:
+    """The suspects, worst first, and the near-copy pairs, leaks first, `limit` of each."""
+    lines = [f"Run {found['run_id']}: {found['folder']}"]
+    issues = found["label_issues"]
+    if issues is None:
+        lines.append("  Label issues: not looked for (findings.label_issues=off)")
+    elif issues["not_computed"]:
+        lines.append(f"  Label issues: not looked for: {issues['not_computed']}")
+    else:
+        suspects = issues["suspects"]
+        lines.append(
+            f"  Label issues: {len(suspects)} suspected of {issues['examined']} images "
+            f"(heads {issues.get('out_of_fold_accuracy', 0):.0%} right out of fold), worst first:"
+        )
+        lines += [
+            f"    {s['score']:.3f}  {s['split']:<5}  {s['path']}: labelled {s['given']}, looks "
+            f"like {s['suggested']} ({s['suggested_probability']:.0%})"
+            for s in suspects[:limit]
+        ]
+        if len(suspects) > limit:
+            lines.append(f"    ... {len(suspects) - limit} more in {LABEL_ISSUES_FILE}")
+    copies = found["near_duplicates"]
+    if copies is None:
+        lines.append("  Near-copies: not looked for (findings.near_duplicates=off)")
+    else:
+        lines.append(
+            f"  Near-copies: {copies['pairs_found']} pair(s) at similarity >= "
+            f"{copies['threshold']:g}, {copies['leaks']} leak(s) into {copies['judged_split']}:"
+        )
+        for pair in copies["pairs"][:limit]:
+            a, b = pair["a"], pair["b"]
+            tag = "LEAK " if pair["leak"] else "     "
+            lines.append(
+                f"    {tag}{pair['similarity']:.4f}  {a['split']}/{a['path']}  ~  "
+                f"{b['split']}/{b['path']}"
+            )
+        if copies["pairs_found"] > limit:
+            lines.append(f"    ... {copies['pairs_found'] - limit} more in {NEAR_DUPLICATES_FILE}")
+    return "\n".join(lines)
+
+
+def _read_json(path: str) -> Any:
+    if "://" in path:  # a bucket: TensorFlow's file system reads it
+        import tensorflow as tf
+
+        if not tf.io.gfile.exists(path):
+            return None
+        with tf.io.gfile.GFile(path) as f:
+            return json.load(f)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def _saved_failure(config: PipelineConfig, run_id: str) -> str:
+    path = record_path(config, run_id)
+    saved = read_record_file(path) if os.path.exists(path) else None
+    return (saved.failure or {}).get("error", "") if saved is not None else ""

@@ -128,12 +128,49 @@ def _training_lines(r: RunRecord) -> list[str]:
     if r.tuned_hyperparameters:
         tuned = ", ".join(f"{k} {v}" for k, v in sorted(r.tuned_hyperparameters.items()))
         lines.append(f"  Tuned:      {tuned}")
+    lines += findings_lines(t.get("findings") or {})
     for p in r.phases:
         if p.epochs:
             last_loss = "-" if p.last_loss is None else f"{p.last_loss:.3f}"
             lines.append(
                 f"  {p.phase.capitalize()}:     {p.epochs} epoch(s), best val accuracy "
                 f"{accuracy_text(p.best_val_accuracy)}, last loss {last_loss}"
+            )
+    return lines
+
+
+def findings_lines(findings: dict[str, Any]) -> list[str]:
+    """The Trainer's data findings (history.json's `findings`): suspected label errors and
+    near-copies, a leak into the judged split loudest."""
+    lines = []
+    issues = findings.get("label_issues")
+    if issues and issues["not_computed"]:
+        lines.append(f"  Label issues: not looked for: {issues['not_computed']}")
+    elif issues:
+        shares = sorted(issues["share_per_class"].items(), key=lambda kv: -kv[1])
+        worst = ", ".join(f"{share:.0%} of {name}" for name, share in shares[:3] if share > 0)
+        lines.append(
+            f"  Label issues: {issues['suspects']} suspected of {issues['examined']} "
+            f"{'+'.join(issues['splits'])} images" + (f" ({worst})" if worst else "")
+        )
+        if issues["suspects"]:
+            lines.append(
+                f"      judged by heads {issues['out_of_fold_accuracy']:.0%} right out of fold; "
+                "`python -m pipeline findings` lists them"
+            )
+    copies = findings.get("near_duplicates")
+    if copies:
+        judged = copies["judged_split"]
+        lines.append(
+            f"  Near-copies: {copies['pairs_found']} pair(s) (similarity >= "
+            f"{copies['threshold']:g}), {copies['across_splits']} across splits, "
+            f"{copies['leaks'] or 'no'} leak(s) into the judged split ({judged})"
+        )
+        if copies["leaks"]:
+            lines.append(
+                f"  !!! LEAK: {copies['leaks']} image(s) of the judged split ({judged}) have a "
+                "near-copy in train: its accuracy counts images the model trained on "
+                "(`python -m pipeline findings` lists them)"
             )
     return lines
 
