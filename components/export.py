@@ -11,11 +11,13 @@ import tensorflow as tf
 import tf_keras as keras
 
 from components.contract import MODEL_METADATA_FILE
+from components.gradcam import GradCam
 from components.preprocessing import PIXELS_KEY, decode_pixels
 
 EXAMPLES_SIGNATURE = "serving_default"
 IMAGES_SIGNATURE = "serving_images"
 TRANSFORM_SIGNATURE = "transform_features"
+GRADCAM_SIGNATURE = "gradcam"
 
 
 def _predictions(model: keras.Model, class_names: tf.Tensor, pixels: tf.Tensor) -> dict:
@@ -37,8 +39,8 @@ def make_signatures(
 ) -> dict[str, Any]:
     """serving_default (tf.Examples whose encoded image is the feature `raw_image_key`, the
     training examples' data.image_feature), serving_images (encoded image bytes, whatever the
-    feature is called), transform_features. The feature name travels with the model:
-    `loaded.image_feature` and model_metadata.json's `image_feature`."""
+    feature is called), transform_features, gradcam (components/gradcam.py). The feature name
+    travels with the model: `loaded.image_feature` and model_metadata.json's `image_feature`."""
     model.tft_layer = tf_transform_output.transform_features_layer()
     model.class_names = tf.Variable(class_names, trainable=False, name="class_names")
     model.image_feature = tf.Variable(raw_image_key, trainable=False, name="image_feature")
@@ -62,10 +64,19 @@ def make_signatures(
     def transform_features(serialized):
         return model.tft_layer(tf.io.parse_example(serialized, raw_spec))
 
+    gradcam = GradCam(model)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def gradcam_examples(serialized):
+        transformed = model.tft_layer(tf.io.parse_example(serialized, serving_spec))
+        pixels = decode_pixels(transformed[PIXELS_KEY], image_size)
+        return {**gradcam(pixels), "pixels": pixels}
+
     return {
         EXAMPLES_SIGNATURE: serve_examples,
         IMAGES_SIGNATURE: serve_images,
         TRANSFORM_SIGNATURE: transform_features,
+        GRADCAM_SIGNATURE: gradcam_examples,
     }
 
 
@@ -102,6 +113,9 @@ def signature_metadata(raw_image_key: str) -> dict[str, Any]:
             IMAGES_SIGNATURE: "images: encoded image bytes (JPEG, PNG, GIF, BMP)",
             TRANSFORM_SIGNATURE: "examples: serialized tf.Examples; returns the transformed "
             "features",
+            GRADCAM_SIGNATURE: "examples: as serving_default; returns the Grad-CAM map of the "
+            "predicted class (block5_conv3, [n, h, w] in [0, 1]), the probabilities, the class "
+            "index and the pixels the model saw",
         },
     }
 

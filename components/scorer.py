@@ -13,6 +13,7 @@ examples the Pusher's smoke test replays in a fresh process.
 import base64
 import json
 import os
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,11 +27,15 @@ from tfx.utils import path_utils
 from components.contract import GALLERY_FILE, PREDICTIONS_FILE, SAMPLE_FILE
 from components.export import (
     EXAMPLES_SIGNATURE,
+    GRADCAM_SIGNATURE,
     IMAGES_SIGNATURE,
     TRANSFORM_SIGNATURE,
     read_model_metadata,
 )
+from components.gradcam import overlay_png
+from components.options import checked_section
 from components.preprocessing import PIXELS_KEY, decode_pixels
+from components.settings import FindingsConfig
 from components.tfrecord_import import compression_of
 
 # The features of a prediction example (the label keeps the data's label feature name).
@@ -41,6 +46,7 @@ SMOKE_EXAMPLES = 4
 MAX_MISTAKES = 24
 CORRECT_PER_CLASS = 3
 PREDICT_BATCH = 32
+GRADCAM_BATCH = 4  # images per gradcam call: the time limit is checked between calls
 
 
 class ScorerError(RuntimeError):
@@ -189,6 +195,37 @@ def gallery(
     return {kind: [entry(i) for i in positions] for kind, positions in picks.items()}
 
 
+def gradcam_overlays(
+    model, records: dict[int, bytes], positions: list[int], *, limit: int, seconds: float
+) -> tuple[dict[int, str], str]:
+    """({position: base64 PNG of the image with its Grad-CAM over it}, what was left out and
+    why) for the first `limit` positions, GRADCAM_BATCH at a time while `seconds` last: the
+    model's gradcam signature, so the maps come from the graph clients call."""
+    if GRADCAM_SIGNATURE not in model.signatures:
+        return {}, "the model was exported without a gradcam signature (an older version)"
+    wanted, done, start = positions[:limit], {}, time.perf_counter()
+    for first in range(0, len(wanted), GRADCAM_BATCH):
+        if time.perf_counter() - start > seconds:
+            break
+        batch = wanted[first : first + GRADCAM_BATCH]
+        found = model.signatures[GRADCAM_SIGNATURE](
+            examples=tf.constant([records[i] for i in batch])
+        )
+        for i, pixels, cam in zip(
+            batch, found["pixels"].numpy(), found["gradcam"].numpy(), strict=True
+        ):
+            done[i] = base64.b64encode(overlay_png(pixels, cam)).decode()
+    left = len(positions) - len(done)
+    if not left:
+        return done, ""
+    why = (
+        f"findings.gradcam_seconds={seconds:g} ran out"
+        if len(done) < len(wanted)
+        else f"findings.gradcam_images={limit}"
+    )
+    return done, f"{left} mistake(s) shown without Grad-CAM ({why})"
+
+
 def smoke_sample(
     records: dict[int, bytes],
     sample: list[int],
@@ -229,9 +266,12 @@ def Scorer(
     split: Parameter[str],
     label_key: Parameter[str],
     image_key: Parameter[str],
+    findings: Parameter[str],
     baseline_model: InputArtifact[standard_artifacts.Model] = None,
 ) -> None:
-    """Predicts the judged split with the candidate and the baseline, once each."""
+    """Predicts the judged split with the candidate and the baseline, once each. `findings`:
+    the findings section (JSON), for the Grad-CAM overlays of the gallery's mistakes."""
+    settings = checked_section(FindingsConfig, "findings", json.loads(findings))
     candidate_dir = model_dir(model)
     metadata = read_model_metadata(candidate_dir)
     class_names = list(metadata["class_names"])
@@ -252,19 +292,26 @@ def Scorer(
     picks = gallery_picks(labels, probabilities[0], len(class_names))
     sample = list(range(min(SMOKE_EXAMPLES, len(labels))))
     records = records_at(examples, split, {*sample, *picks["mistakes"], *picks["correct"]})
-    write_json(
-        predictions.uri,
-        GALLERY_FILE,
-        gallery(
-            candidate,
-            picks,
-            records,
-            labels=labels,
-            probabilities=probabilities[0],
-            class_names=class_names,
-            image_size=metadata["image_size"],
-        ),
+    shown = gallery(
+        candidate,
+        picks,
+        records,
+        labels=labels,
+        probabilities=probabilities[0],
+        class_names=class_names,
+        image_size=metadata["image_size"],
     )
+    overlays, shown["gradcam_note"] = gradcam_overlays(
+        candidate,
+        records,
+        picks["mistakes"],
+        limit=settings.gradcam_images,
+        seconds=settings.gradcam_seconds,
+    )
+    for entry, position in zip(shown["mistakes"], picks["mistakes"], strict=True):
+        if position in overlays:
+            entry["gradcam_png"] = overlays[position]
+    write_json(predictions.uri, GALLERY_FILE, shown)
     write_json(
         predictions.uri,
         SAMPLE_FILE,

@@ -158,6 +158,7 @@ def create_pipeline(
         split=judged_split,
         label_key=label_key,
         image_key=image_key,
+        findings=json.dumps(dataclasses.asdict(config.findings)),
     )
     # TFMA's metrics of both models from those predictions (model-agnostic), overall and per
     # class, for the report ...

@@ -15,7 +15,14 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2
 from tfx.components.statistics_gen import stats_artifact_utils
 from tfx.types import artifact_utils, standard_artifacts
 
-from components.contract import DATA_GATE_FILE, HISTORY_FILE, JUDGEMENT_FILE
+from components.contract import (
+    DATA_GATE_FILE,
+    FINDINGS_GALLERY_FILE,
+    HISTORY_FILE,
+    JUDGEMENT_FILE,
+    LABEL_ISSUES_FILE,
+    NEAR_DUPLICATES_FILE,
+)
 from components.data_gate import SCHEMA_DIFF_FILE, describe_anomalies
 from components.ingestion_report import read_failed_run_report, read_report
 from pipeline.config import PipelineConfig
@@ -162,6 +169,22 @@ def confusion_matrix(evaluation_uri: str, num_classes: int) -> np.ndarray | None
     return None
 
 
+def read_findings(model_run: str | None, shown: int = 24) -> dict[str, Any]:
+    """The Trainer's findings for the page: the first `shown` suspects and pairs (the files
+    hold them all) and their thumbnails; {} without a Trainer output."""
+    if not model_run:
+        return {}
+    found: dict[str, Any] = {"thumbnails": _read_json(model_run, FINDINGS_GALLERY_FILE) or {}}
+    issues = _read_json(model_run, LABEL_ISSUES_FILE)
+    if issues is not None:
+        issues["suspect_count"] = len(issues["suspects"])
+        issues["suspects"] = issues["suspects"][:shown]
+    copies = _read_json(model_run, NEAR_DUPLICATES_FILE)
+    if copies is not None:
+        copies["pairs"] = copies["pairs"][: shown // 2]
+    return found | {"label_issues": issues, "near_duplicates": copies}
+
+
 def read_report_data(
     pipeline_name: str, run: RunArtifacts, record: RunRecord, error: str = ""
 ) -> ReportData:
@@ -177,6 +200,7 @@ def read_report_data(
     evaluation_uri = run.uri("Evaluator", "evaluation")
     if evaluation_uri:
         data.confusion = confusion_matrix(evaluation_uri, len(data.class_names))
+    data.findings = read_findings(run.uri("Trainer", "model_run"))
     data.gate = gate_rows(record)
     if record.judgement is not None:
         data.gallery = (read_judgement(run) or {}).get("gallery", {})

@@ -17,6 +17,7 @@ from pipeline.history.charts import (
 from pipeline.history.console import accuracy_text
 from pipeline.history.html_blocks import chart, esc, not_reached, number, table
 from pipeline.history.html_evaluation import evaluation_section
+from pipeline.history.html_findings import findings_section
 from pipeline.history.page_data import SIZE_FEATURES, ReportData, SizeHistogram
 
 _CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -39,7 +40,8 @@ td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 img { max-width: 100%; height: auto; } code { font-size: 13px; word-break: break-all; }
 pre { background: #f6f8fa; padding: 10px; overflow-x: auto; white-space: pre-wrap; }
 .thumb { width: 120px; margin: 0; } .thumb img { image-rendering: pixelated; }
-.thumb figcaption { font-size: 12px; }
+.thumb:has(img.gradcam) { width: 200px; } .pair { gap: 8px; align-items: center; }
+.thumb figcaption { font-size: 12px; overflow-wrap: anywhere; }
 .row { display: flex; flex-wrap: wrap; gap: 8px 32px; align-items: flex-start; }
 """
 
@@ -276,6 +278,7 @@ def render(data: ReportData) -> str:
     sections = [
         steps_section(data),
         data_section(data),
+        findings_section(data),
         training_section(data),
         evaluation_section(data),
         decision_section(data),
@@ -287,7 +290,7 @@ def render(data: ReportData) -> str:
     )
     nav = " ".join(
         f'<a href="#{i}">{i.capitalize()}</a>'
-        for i in ("steps", "data", "training", "evaluation", "decision")
+        for i in ("steps", "data", "findings", "training", "evaluation", "decision")
     )
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

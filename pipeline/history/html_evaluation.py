@@ -168,13 +168,21 @@ def gate_html(data: ReportData) -> str:
     return "<h3>Gate</h3>" + table(["rule", "option", "value", "result"], rows)
 
 
-def gallery_html(gallery: dict[str, list[dict[str, Any]]]) -> str:
+def gallery_html(gallery: dict[str, Any]) -> str:
     """The judged split's most confident mistakes, and per class its most confident correct
     predictions, as the model saw them (after the Transform graph)."""
     if not gallery:
         return ""
     mistakes, correct = gallery.get("mistakes", []), gallery.get("correct", [])
     parts = [f'<h3 id="mistakes">Most confident mistakes ({len(mistakes)})</h3>']
+    if any("gradcam_png" in e for e in mistakes):
+        parts.append(
+            "<p>Beside each mistake, where the last convolution block looked when the model "
+            "chose its class (Grad-CAM of block5_conv3: red most, blue least), computed by the "
+            "exported model's gradcam signature on the pixels serving sees.</p>"
+        )
+    if gallery.get("gradcam_note"):
+        parts.append(f'<p class="na">{esc(gallery["gradcam_note"])}.</p>')
     parts.append(_thumbnails(mistakes) if mistakes else '<p class="na">No mistakes.</p>')
     if correct:
         parts.append('<h3 id="correct">Confident correct predictions, per class</h3>')
@@ -186,9 +194,16 @@ def _thumbnails(entries: list[dict[str, Any]]) -> str:
     cells = []
     for e in entries:
         caption = f"true {e['true']}, predicted {e['predicted']} {e['probability']:.0%}"
+        overlay = (
+            f'<img class="gradcam" src="data:image/png;base64,{e["gradcam_png"]}" width="96" '
+            f'height="96" alt="{esc("Grad-CAM: " + caption)}">'
+            if e.get("gradcam_png")
+            else ""
+        )
         cells.append(
             f'<figure class="thumb"><img src="data:image/png;base64,{e["png"]}" width="96" '
-            f'height="96" alt="{esc(caption)}"><figcaption>{esc(caption)}</figcaption></figure>'
+            f'height="96" alt="{esc(caption)}">{overlay}<figcaption>{esc(caption)}</figcaption>'
+            "</figure>"
         )
     return '<div class="row">' + "".join(cells) + "</div>"
 

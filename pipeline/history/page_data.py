@@ -41,7 +41,10 @@ class ReportData:
     validator_anomalies: list[str] | None = None  # when DataGate failed
     confusion: np.ndarray | None = None
     gate: list[dict[str, Any]] = field(default_factory=list)  # the Judge's rules and results
-    gallery: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # thumbnails
+    gallery: dict[str, Any] = field(default_factory=dict)  # thumbnails
+    # The Trainer's data findings, the first of each list, with their thumbnails
+    # ({"label_issues", "near_duplicates", "thumbnails"}); {} when the Trainer did not finish.
+    findings: dict[str, Any] = field(default_factory=dict)
     error: str = ""
 
     def to_json(self) -> dict[str, Any]:
@@ -58,6 +61,7 @@ class ReportData:
             "confusion": None if self.confusion is None else self.confusion.tolist(),
             "gate": self.gate,
             "gallery": self.gallery,
+            "findings": self.findings,
         }
 
     @classmethod
@@ -86,6 +90,7 @@ class ReportData:
             confusion=None if confusion is None else np.array(confusion, dtype=float),
             gate=data["gate"],
             gallery=data["gallery"],
+            findings=data.get("findings", {}),  # none in page data saved before findings
             error=error,
         )
 
