@@ -19,9 +19,10 @@ by eye.
 
 (2) Scale. Random non-negative features [n, 512] with planted near-copies (1% noise), for each n
 of --scale: similar_pairs at --scale-threshold (default: the pipeline's) with block_rows=1024,
-each n in a fresh process (no TensorFlow): median seconds of --repeats calls, tracemalloc's peak
-during one call, the process's peak RSS before and after its first call, whether every planted
-pair was found, against the n x n float32 matrix a one-shot product would need.
+each n in a fresh process without TensorFlow, started before this one loads it: the median
+seconds of --repeats calls, tracemalloc's peak during one call, the process's peak RSS
+(getrusage, and /proc's VmHWM reset first) before and after its first call, whether every
+planted pair was found, against the n x n float32 matrix a one-shot product would need.
 
     .venv/bin/python -m benchmarks.near_duplicates              # 224 and 64 px, n = 1,000 and
                                                                 # 10,000: about 7 min, 2 cores
@@ -355,6 +356,23 @@ def _rss_kb() -> int:
     return 0
 
 
+def _hwm_kb() -> int:
+    """VmHWM: this process's own peak RSS since the last reset (ru_maxrss also keeps the peak
+    of the process this one was started from)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _reset_hwm() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        return True
+    except OSError:
+        return False
+
+
 def _peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kB on Linux
 
@@ -376,11 +394,12 @@ def scale_run(n: int, dim: int, planted: int, threshold: float, repeats: int, se
     expected = {(int(min(a, b)), int(max(a, b))) for a, b in zip(sources, copies, strict=True)}
     gc.collect()
 
-    rss_before, peak_before = _rss_kb(), _peak_rss_kb()
+    reset = _reset_hwm()
+    rss_before, peak_before, hwm_before = _rss_kb(), _peak_rss_kb(), _hwm_kb()
     start = time.perf_counter()
     found = similar_pairs(features, threshold, block_rows=BLOCK_ROWS)
     first_seconds = time.perf_counter() - start
-    peak_after = _peak_rss_kb()
+    peak_after, hwm_after = _peak_rss_kb(), _hwm_kb()
     found_set = {(i, j) for i, j, _ in found}
     del found
     gc.collect()
@@ -415,6 +434,7 @@ def scale_run(n: int, dim: int, planted: int, threshold: float, repeats: int, se
         "peak_rss_delta_mb": (peak_after - peak_before) * 1024 / MB,
         "peak_rss_over_rss_before_mb": (peak_after - rss_before) * 1024 / MB,
         "call_set_the_peak": peak_after > peak_before,
+        "vmhwm_delta_mb": (hwm_after - hwm_before) * 1024 / MB if reset else None,
         "features_mb": features.nbytes / MB,
         "full_matrix_mb": n * n * 4 / MB,
         "one_block_mb": min(n, BLOCK_ROWS) * n * 4 / MB,
@@ -448,7 +468,8 @@ def print_scale(result: dict) -> None:
         f"tracemalloc peak {result['tracemalloc_peak_mb']:.1f} MB, peak RSS "
         f"+{result['peak_rss_delta_mb']:.1f} MB (high-water {result['peak_rss_before_mb']:.1f} "
         f"-> {result['peak_rss_after_mb']:.1f} MB; RSS before the call "
-        f"{result['rss_before_mb']:.1f} MB), vs a full n x n float32 matrix "
+        f"{result['rss_before_mb']:.1f} MB; own VmHWM +{result['vmhwm_delta_mb'] or 0:.1f} MB), "
+        f"vs a full n x n float32 matrix "
         f"{result['full_matrix_mb']:.0f} MB (one {result['block_rows']}-row block "
         f"{result['one_block_mb']:.0f} MB); planted pairs found {result['planted_found']}/"
         f"{result['planted_pairs']}, other pairs {result['other_pairs_found']} "
@@ -499,6 +520,7 @@ def summarise(calibrations: list[dict], scales: list[dict], current: float) -> d
         summary[f"{n} similar_pairs s (median)"] = result["seconds_median"]
         summary[f"{n} tracemalloc peak MB"] = result["tracemalloc_peak_mb"]
         summary[f"{n} peak RSS delta MB"] = result["peak_rss_delta_mb"]
+        summary[f"{n} peak RSS over RSS before the call MB"] = result["peak_rss_over_rss_before_mb"]
         summary[f"{n} full n x n float32 MB"] = result["full_matrix_mb"]
         summary[f"{n} planted pairs found"] = f"{result['planted_found']}/{result['planted_pairs']}"
     return summary
@@ -552,9 +574,17 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(result))
         return
 
+    scales = []
+    if args.scale:
+        print(f"== Scale: similar_pairs, block_rows={BLOCK_ROWS}, 512 features ==")
+    for n in args.scale:
+        result = scale_in_child(n, args)
+        print_scale(result)
+        scales.append(result)
+
     originals = common.list_images(args.images)
     classes = [Path(p).parent.name for p in originals]
-    calibrations = []
+    calibrations = []  # after the scale part: its processes must not start from TensorFlow's RSS
     for size in args.image_size:
         result = calibrate(
             originals,
@@ -567,14 +597,6 @@ def main(argv: list[str] | None = None) -> None:
         )
         print_calibration(result)
         calibrations.append(result)
-
-    scales = []
-    if args.scale:
-        print(f"\n== Scale: similar_pairs, block_rows={BLOCK_ROWS}, 512 features ==")
-    for n in args.scale:
-        result = scale_in_child(n, args)
-        print_scale(result)
-        scales.append(result)
 
     summary = summarise(calibrations, scales, current)
     print()

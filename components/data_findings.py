@@ -71,7 +71,7 @@ def out_of_fold_probabilities(
     probabilities = np.zeros((len(labels), num_classes))
     splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     for fit_rows, held_out in splitter.split(x, labels):
-        head = LogisticRegression(C=10.0, max_iter=2000)
+        head = LogisticRegression(C=1.0, max_iter=2000)
         head.fit(x[fit_rows], labels[fit_rows])
         # A class absent from a fold's training rows gets probability 0 there.
         probabilities[np.ix_(held_out, head.classes_)] = head.predict_proba(x[held_out])

@@ -401,6 +401,7 @@ def run_fn(fn_args: FnArgs) -> None:
         ),
         model_run_dir=fn_args.model_run_dir,
         summary=findings,
+        random_weights=weights.keras_arg is None,
     )
     # With findings on, the images carry their paths (read_examples' `split`).
     train_images, eval_images = (

@@ -47,14 +47,32 @@ def make_inspector(
     judged_table: Callable[[], FeatureTable],
     model_run_dir: str,
     summary: dict[str, Any],
+    random_weights: bool = False,
 ) -> Callable[[list[FeatureTable]], None] | None:
     """The `inspect` the Trainer's train() calls with train's and eval's features, or None when
     findings.label_issues and findings.near_duplicates are both off. `files`: each split's file
     patterns; `read(files, split=..., only_paths=...)`: those images, decoded as for training;
     `judged_table()`: the judged split's features (a pass of the base), called only when the
-    judged split is neither train nor eval. What it found goes into `summary` (history.json)."""
+    judged split is neither train nor eval. What it found goes into `summary` (history.json).
+    With `random_weights` (training.weights=none, or the fallback) nothing is looked for, and
+    both files say why."""
     found = settings.findings
     if found.label_issues == "off" and found.near_duplicates == "off":
+        return None
+    if random_weights:
+        # The features would not be ImageNet's: no label is judged by them, and the
+        # near-copy threshold was calibrated on ImageNet's.
+        why = {
+            "not_computed": "the base has random weights, not ImageNet's: its features say "
+            "nothing about what the images show"
+        }
+        for key, name, setting in (
+            ("label_issues", LABEL_ISSUES_FILE, found.label_issues),
+            ("near_duplicates", NEAR_DUPLICATES_FILE, found.near_duplicates),
+        ):
+            if setting != "off":
+                _write(model_run_dir, name, why)
+                summary[key] = why
         return None
 
     def inspect(tables: list[FeatureTable]) -> None:

@@ -153,14 +153,35 @@ def test_the_transform_graph_expects_image_and_label(exported):
     assert set(exported.tft_output.transformed_feature_spec()) == {"pixels", "label_xf"}
 
 
-def test_all_three_signatures_are_exported(exported):
+def test_all_four_signatures_are_exported(exported):
     loaded = exported.loaded
     assert set(loaded.signatures) == {
         export.EXAMPLES_SIGNATURE,
         export.IMAGES_SIGNATURE,
         export.TRANSFORM_SIGNATURE,
+        export.GRADCAM_SIGNATURE,
     }
     assert export.EXAMPLES_SIGNATURE == "serving_default"
+
+
+def test_the_gradcam_signature_sees_what_serving_sees(exported):
+    """The report's Grad-CAM overlays come from this signature: it must run the serving graph
+    (the same pixels as training, the same probabilities as serving_default) and return one
+    map per image over block5_conv3's positions, scaled to [0, 1]."""
+    loaded = exported.loaded
+    examples = tf.constant([serialized_example(image, None) for image in IMAGES])
+    found = loaded.signatures[export.GRADCAM_SIGNATURE](examples=examples)
+    served = loaded.signatures["serving_default"](examples=examples)
+    np.testing.assert_allclose(
+        found["probabilities"].numpy(), served["probabilities"].numpy(), atol=1e-5
+    )
+    np.testing.assert_array_equal(found["class_index"].numpy(), served["class_index"].numpy())
+    np.testing.assert_array_equal(
+        found["pixels"].numpy(), training_pixels(exported.tft_output, exported.records)
+    )
+    maps = found["gradcam"].numpy()
+    assert maps.shape == (len(IMAGES), SIZE // 16, SIZE // 16)
+    assert maps.min() >= 0 and maps.max() <= 1
 
 
 @pytest.mark.parametrize("with_label", [True, False])

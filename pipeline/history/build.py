@@ -176,11 +176,11 @@ def read_findings(model_run: str | None, shown: int = 24) -> dict[str, Any]:
         return {}
     found: dict[str, Any] = {"thumbnails": _read_json(model_run, FINDINGS_GALLERY_FILE) or {}}
     issues = _read_json(model_run, LABEL_ISSUES_FILE)
-    if issues is not None:
+    if issues is not None and "suspects" in issues:
         issues["suspect_count"] = len(issues["suspects"])
         issues["suspects"] = issues["suspects"][:shown]
     copies = _read_json(model_run, NEAR_DUPLICATES_FILE)
-    if copies is not None:
+    if copies is not None and "pairs" in copies:
         copies["pairs"] = copies["pairs"][: shown // 2]
     return found | {"label_issues": issues, "near_duplicates": copies}
 

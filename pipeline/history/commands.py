@@ -103,7 +103,7 @@ def findings_text(found: dict[str, Any], limit: int) -> str:
     issues = found["label_issues"]
     if issues is None:
         lines.append("  Label issues: not looked for (findings.label_issues=off)")
-    elif issues["not_computed"]:
+    elif issues.get("not_computed"):
         lines.append(f"  Label issues: not looked for: {issues['not_computed']}")
     else:
         suspects = issues["suspects"]
@@ -121,6 +121,8 @@ def findings_text(found: dict[str, Any], limit: int) -> str:
     copies = found["near_duplicates"]
     if copies is None:
         lines.append("  Near-copies: not looked for (findings.near_duplicates=off)")
+    elif copies.get("not_computed"):
+        lines.append(f"  Near-copies: not looked for: {copies['not_computed']}")
     else:
         lines.append(
             f"  Near-copies: {copies['pairs_found']} pair(s) at similarity >= "

@@ -144,7 +144,7 @@ def findings_lines(findings: dict[str, Any]) -> list[str]:
     near-copies, a leak into the judged split loudest."""
     lines = []
     issues = findings.get("label_issues")
-    if issues and issues["not_computed"]:
+    if issues and issues.get("not_computed"):
         lines.append(f"  Label issues: not looked for: {issues['not_computed']}")
     elif issues:
         shares = sorted(issues["share_per_class"].items(), key=lambda kv: -kv[1])
@@ -159,7 +159,9 @@ def findings_lines(findings: dict[str, Any]) -> list[str]:
                 "`python -m pipeline findings` lists them"
             )
     copies = findings.get("near_duplicates")
-    if copies:
+    if copies and copies.get("not_computed"):
+        lines.append(f"  Near-copies: not looked for: {copies['not_computed']}")
+    elif copies:
         judged = copies["judged_split"]
         lines.append(
             f"  Near-copies: {copies['pairs_found']} pair(s) (similarity >= "

@@ -25,7 +25,7 @@ def _label_issues_html(issues: dict[str, Any] | None, thumbnails: dict[str, str]
     parts = ['<h3 id="label-issues">Suspected label errors</h3>']
     if issues is None:
         return parts[0] + '<p class="na">Not looked for (findings.label_issues=off).</p>'
-    if issues["not_computed"]:
+    if issues.get("not_computed"):
         return parts[0] + f'<p class="na">Not looked for: {esc(issues["not_computed"])}.</p>'
     total = issues.get("suspect_count", len(issues["suspects"]))
     parts.append(
@@ -51,6 +51,8 @@ def _near_copies_html(copies: dict[str, Any] | None, thumbnails: dict[str, str])
     parts = ['<h3 id="near-copies">Near-copies</h3>']
     if copies is None:
         return parts[0] + '<p class="na">Not looked for (findings.near_duplicates=off).</p>'
+    if copies.get("not_computed"):
+        return parts[0] + f'<p class="na">Not looked for: {esc(copies["not_computed"])}.</p>'
     judged = esc(copies["judged_split"])
     parts.append(
         f"<p>{copies['pairs_found']} pair(s) of images whose base features are nearly the same "
