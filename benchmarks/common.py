@@ -44,6 +44,9 @@ TARGETS = {
     "report < 5 s",
     "gate_cost": "Scorer + Evaluator + Judge + Pusher <= 0.25x the Trainer's time on the sample "
     "at 224 px with default settings",
+    "findings_cost": "label issues < 0.2x the Trainer's phase 1 (feature cache + head epochs)",
+    "near_duplicates": "near-copy search at 10,000 images without an n x n matrix (memory "
+    "measured)",
 }
 
 
@@ -184,6 +187,7 @@ def save(name: str, setup: dict, runs: dict, summary: dict, notes: str = "") -> 
 
 # (summary key fragment, "max" or "min", threshold): how each figure compares with its target.
 TARGET_CHECKS = {
+    "findings_cost": [("ratio label issues/phase 1", "max", 0.2)],
     "seed_vs_pipeline": [
         ("ratio pipeline/seed", "max", 0.5),
         ("ratio re-run/first", "max", 0.10),

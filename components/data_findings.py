@@ -28,6 +28,7 @@ import numpy as np
 from components.settings import FindingsConfig
 
 MAX_PAIRS_SAVED = 1000  # near-duplicate pairs kept in the file (leaks first); the count is exact
+MAX_PAIRS_KEPT = 100_000  # pairs held while searching: more means the threshold is too low
 BLOCK_ROWS = 1024  # rows of the similarity matrix computed at a time
 
 
@@ -167,28 +168,47 @@ def worst_classes_text(result: dict, limit: int = 3) -> str:
 # --- Near-duplicates ----------------------------------------------------------------------------
 
 
+class SimilarPairs(list):
+    """similar_pairs' answer: (i, j, similarity) tuples, most similar first, and `total`, how
+    many pairs reached the threshold (more than the list holds when max_pairs cut it)."""
+
+    total: int = 0
+
+
 def similar_pairs(
-    features: np.ndarray, threshold: float, block_rows: int = BLOCK_ROWS
-) -> list[tuple[int, int, float]]:
+    features: np.ndarray,
+    threshold: float,
+    block_rows: int = BLOCK_ROWS,
+    max_pairs: int = MAX_PAIRS_KEPT,
+) -> SimilarPairs:
     """(i, j, cosine similarity) for every pair i < j at or above threshold, most similar first,
     of the features' square roots (power normalisation, as image retrieval does: no few large
     activations dominate, which separated copies from distinct images better in the
     calibration). Computed block_rows rows at a time: memory is block_rows x n floats, not
-    n x n."""
-    x = _unit_rows(np.sqrt(np.maximum(features, 0))).astype(np.float32)
-    found: list[tuple[int, int, float]] = []
+    n x n. At most max_pairs are kept (the most similar); `total` counts them all."""
+    x = _unit_rows(np.sqrt(np.maximum(features, 0)))
+    kept = [np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float32)]
+    total = 0
     for start in range(0, len(x), block_rows):
         block = x[start : start + block_rows] @ x.T
         rows, cols = np.nonzero(block >= threshold)
-        rows = rows + start
-        keep = cols > rows  # each pair once, no image with itself
-        found += [
-            (int(i), int(j), float(s))
-            for i, j, s in zip(
-                rows[keep], cols[keep], block[rows[keep] - start, cols[keep]], strict=True
-            )
+        keep = cols > rows + start  # each pair once, no image with itself
+        rows, cols = rows[keep], cols[keep]
+        total += len(rows)
+        kept = [
+            np.concatenate([kept[0], rows + start]),
+            np.concatenate([kept[1], cols]),
+            np.concatenate([kept[2], block[rows, cols]]),
         ]
-    return sorted(found, key=lambda pair: -pair[2])
+        if len(kept[2]) > 2 * max_pairs:  # keep memory bounded on data that is all alike
+            top = np.argpartition(-kept[2], max_pairs)[:max_pairs]
+            kept = [k[top] for k in kept]
+    order = np.argsort(-kept[2], kind="stable")[:max_pairs]
+    pairs = SimilarPairs(
+        (int(i), int(j), float(s)) for i, j, s in zip(*(k[order] for k in kept), strict=True)
+    )
+    pairs.total = total
+    return pairs
 
 
 def near_duplicates(
@@ -200,7 +220,8 @@ def near_duplicates(
         (t.split, p, int(label)) for t in tables for p, label in zip(t.paths, t.labels, strict=True)
     ]
     pairs = []
-    for i, j, similarity in similar_pairs(np.concatenate([t.features for t in tables]), threshold):
+    found = similar_pairs(np.concatenate([t.features for t in tables]), threshold)
+    for i, j, similarity in found:
         (split_a, path_a, label_a), (split_b, path_b, label_b) = where[i], where[j]
         pairs.append(
             {
@@ -219,9 +240,11 @@ def near_duplicates(
         "judged_split": judged_split,
         "examined": int(sum(len(t.labels) for t in tables)),
         "examined_per_split": {t.split: int(len(t.labels)) for t in tables},
-        "pairs_found": len(pairs),
+        "pairs_found": found.total,
+        # Counted among the pairs kept: all of them unless more than MAX_PAIRS_KEPT were found.
         "leaks": sum(p["leak"] for p in pairs),
         "across_splits": sum(p["across_splits"] for p in pairs),
+        "truncated": found.total > len(found),
         "pairs": pairs[:MAX_PAIRS_SAVED],
     }
 
@@ -239,6 +262,6 @@ def leak_stop_reason(result: dict, settings: FindingsConfig) -> str:
 
 
 def _unit_rows(features: np.ndarray) -> np.ndarray:
-    x = np.asarray(features, dtype=np.float64)
+    x = np.asarray(features, dtype=np.float32)
     norms = np.linalg.norm(x, axis=1, keepdims=True)
     return x / np.where(norms > 0, norms, 1.0)

@@ -78,10 +78,19 @@ def make_inspector(
     def inspect(tables: list[FeatureTable]) -> None:
         reasons = []
         suspects, pairs = [], []
+        seconds = summary.setdefault("seconds", {})  # what each part cost, for the benchmark
+        clock = time.perf_counter()
+
+        def lap(name: str) -> None:
+            nonlocal clock
+            seconds[name] = round(time.perf_counter() - clock, 3)
+            clock = time.perf_counter()
+
         if found.label_issues != "off":
             issues = findings_lib.label_issues(
                 tables, class_names, found, seed=settings.training.seed
             )
+            lap("label_issues")
             _write(model_run_dir, LABEL_ISSUES_FILE, issues)
             summary["label_issues"] = {
                 key: issues[key]
@@ -96,16 +105,23 @@ def make_inspector(
             judged = settings.judged_split
             all_tables = list(tables)
             if judged not in {t.split for t in tables}:
-                start = time.perf_counter()
                 all_tables.append(judged_table())
-                summary["judged_split_features_seconds"] = round(time.perf_counter() - start, 2)
+                lap("judged_split_features")
             copies = findings_lib.near_duplicates(
                 all_tables, class_names, found.near_duplicate_similarity, judged
             )
+            lap("near_duplicates")
             _write(model_run_dir, NEAR_DUPLICATES_FILE, copies)
             summary["near_duplicates"] = {
                 key: copies[key]
-                for key in ("pairs_found", "leaks", "across_splits", "threshold", "judged_split")
+                for key in (
+                    "pairs_found",
+                    "leaks",
+                    "across_splits",
+                    "threshold",
+                    "judged_split",
+                    "truncated",
+                )
             }
             pairs = copies["pairs"][:GALLERY_PAIRS]
             reasons.append(findings_lib.leak_stop_reason(copies, found))
@@ -113,6 +129,7 @@ def make_inspector(
         for item in [*suspects, *(side for p in pairs for side in (p["a"], p["b"]))]:
             wanted.setdefault(item["split"], set()).add(item["path"])
         _write(model_run_dir, FINDINGS_GALLERY_FILE, thumbnails(wanted, files, read))
+        lap("thumbnails")
         reasons = [r for r in reasons if r]
         if reasons:
             raise DataFindingsError(

@@ -168,6 +168,12 @@ def findings_lines(findings: dict[str, Any]) -> list[str]:
             f"{copies['threshold']:g}), {copies['across_splits']} across splits, "
             f"{copies['leaks'] or 'no'} leak(s) into the judged split ({judged})"
         )
+        if copies.get("truncated"):
+            lines.append(
+                f"  !!! {copies['pairs_found']} pairs reach the similarity threshold: the images "
+                "are alike at this threshold; only the most similar were kept and counted for "
+                "leaks. Raise findings.near_duplicate_similarity."
+            )
         if copies["leaks"]:
             lines.append(
                 f"  !!! LEAK: {copies['leaks']} image(s) of the judged split ({judged}) have a "
