@@ -34,7 +34,7 @@ CHROMIUM_ARGS = [
 # With TFMA's own jackknife intervals (evaluation.tfma_confidence_intervals, off by default): the
 # option stays tested, and the Judge's intervals are compared with it.
 SETTINGS = [*SMALL_RUN, "evaluation.tfma_confidence_intervals=true"]
-SECTIONS = ["steps", "data", "training", "evaluation", "decision"]
+SECTIONS = ["steps", "data", "findings", "training", "evaluation", "decision"]
 CHARTS = [
     "chart-step-times",
     "chart-examples-per-class",
