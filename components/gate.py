@@ -29,6 +29,9 @@ class Evidence:
     paired: Paired | None = None
     baseline: str = ""  # how the baseline was chosen or why there is none, for people
     already_served: dict[str, Any] | None = None  # {"version", "run_id"} of the same model
+    # ECE and reliability bins on the judged split (judge.calibration_evidence): shown, not
+    # judged.
+    calibration: dict[str, Any] | None = None
 
 
 @dataclass

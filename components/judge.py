@@ -21,7 +21,7 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 
-from components import gate, intervals, model_files
+from components import calibration, gate, intervals, model_files
 from components.contract import GALLERY_FILE, JUDGEMENT_FILE, SAMPLE_FILE
 from components.export import read_model_metadata
 from components.options import checked_section
@@ -62,6 +62,33 @@ def gather_evidence(
         )
         evidence.baseline_auc = intervals.macro_auc(labels, baseline_probabilities)
     return evidence
+
+
+def calibration_evidence(
+    labels: np.ndarray,
+    probabilities: np.ndarray,
+    baseline_probabilities: np.ndarray | None,
+    trained: dict | None,
+) -> dict:
+    """Expected calibration error and reliability bins on the judged split: the candidate's
+    (as exported: with its temperature folded in), the candidate's before its temperature
+    (`trained`: the Trainer's calibration record) and the baseline's."""
+
+    def measured(p: np.ndarray) -> dict:
+        return {
+            "ece": round(calibration.expected_calibration_error(p, labels), 4),
+            "bins": calibration.reliability_bins(p, labels),
+        }
+
+    found = {"candidate": measured(probabilities), "trained": trained or {}}
+    temperature = (trained or {}).get("temperature")
+    if temperature:
+        found["candidate_before_temperature"] = measured(
+            calibration.uncalibrated(probabilities, temperature)
+        )
+    if baseline_probabilities is not None:
+        found["baseline"] = measured(baseline_probabilities)
+    return found
 
 
 def _baseline_description(baseline, mode: str) -> str:
@@ -111,6 +138,9 @@ def Judge(
     labels, probabilities, baseline_probabilities = read_predictions(predictions, split, label_key)
     evidence = gather_evidence(
         labels, probabilities, baseline_probabilities, list(metadata["class_names"])
+    )
+    evidence.calibration = calibration_evidence(
+        labels, probabilities, baseline_probabilities, metadata.get("calibration")
     )
     evidence.base_weights = metadata.get("base_weights", "")
     evidence.weights_warning = metadata.get("weights_warning", "")

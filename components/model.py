@@ -117,3 +117,26 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
         loss=keras.losses.SparseCategoricalCrossentropy(),
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
+
+
+def logits_function(model: keras.Model):
+    """pixels -> the logits under `model`'s softmax (the last Dense layer, `probabilities`,
+    without its activation), for a model build_transfer_model made."""
+    head = model.get_layer("head")
+    output = head.get_layer("probabilities")
+    hidden = keras.Model(head.input, output.input)
+    preprocess, base = model.get_layer("vgg_preprocess"), model.get_layer("vgg16")
+
+    def logits(pixels: tf.Tensor) -> tf.Tensor:
+        features = hidden(base(preprocess(pixels), training=False), training=False)
+        return tf.matmul(tf.cast(features, tf.float32), output.kernel) + output.bias
+
+    return logits
+
+
+def fold_temperature(model: keras.Model, temperature: float) -> None:
+    """softmax(logits / T) from now on: the last layer's kernel and bias divided by T, so every
+    graph the model is exported in returns the calibrated probabilities."""
+    output = model.get_layer("head").get_layer("probabilities")
+    output.kernel.assign(output.kernel / temperature)
+    output.bias.assign(output.bias / temperature)

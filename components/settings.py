@@ -205,6 +205,15 @@ class TrainingConfig:
         "compute_class_weight), so a rare class counts in the loss as much as a common one.",
         choices=("none", "balanced"),
     )
+    calibration: str = option(
+        "temperature",
+        "`temperature`: after training, fit one temperature on the eval split (the logits "
+        "divided by it minimise the negative log-likelihood) and fold it into the exported "
+        "model's last layer, so every serving path returns calibrated probabilities; not "
+        "fitted when eval is the judged split (no test split). `off`: the probabilities as "
+        "trained.",
+        choices=("temperature", "off"),
+    )
     seed: int = option(
         42, "Seed for weight initialization and shuffling.", minimum=0, maximum=2**31 - 1
     )

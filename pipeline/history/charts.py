@@ -180,3 +180,33 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names: list[str]) -> bytes:
     ax.set_title("Confusion matrix (candidate, judged split)")
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     return _png(fig)
+
+
+def plot_reliability(found: dict[str, Any]) -> bytes:
+    """Reliability diagram: per confidence bin, accuracy against mean confidence (on the
+    diagonal: confidence means what it says), for each model the Judge measured."""
+    fig, ax = plt.subplots(figsize=(4.6, 4.0))
+    ax.plot([0, 1], [0, 1], color="#b0b7bf", linestyle=":", label="perfectly calibrated")
+    styles = {
+        "candidate_before_temperature": ("candidate before its temperature", "#dd8452", "--"),
+        "candidate": ("candidate", "#4c72b0", "-"),
+        "baseline": ("baseline", "#55a868", "-."),
+    }
+    for key, (label, colour, line) in styles.items():
+        if key not in found:
+            continue
+        bins = found[key]["bins"]
+        ax.plot(
+            [b["confidence"] for b in bins],
+            [b["accuracy"] for b in bins],
+            marker="o",
+            color=colour,
+            linestyle=line,
+            label=f"{label} (ECE {found[key]['ece']:.3f})",
+        )
+    ax.set_xlabel("mean confidence (top-1 probability)")
+    ax.set_ylabel("accuracy")
+    ax.set_xlim(0, 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.legend(fontsize=8, loc="upper left")
+    return _png(fig)

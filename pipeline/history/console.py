@@ -198,6 +198,7 @@ def _metric_lines(r: RunRecord) -> list[str]:
     names, recalls = evidence.get("class_names", []), evidence.get("recall", [])
     for name, recall in zip(names, recalls, strict=True):
         lines.append(f"    {'recall ' + name:<28} {estimate_text(recall)}")
+    lines += calibration_lines(evidence.get("calibration"), r.eval_split)
     if r.judgement is not None:
         lines.append(f"  Baseline:   {r.baseline_text()}")
     paired = evidence.get("paired")
@@ -210,6 +211,30 @@ def _metric_lines(r: RunRecord) -> list[str]:
             f"{paired['upper']:+.2f}): {verdict}"
         )
     return lines
+
+
+def calibration_lines(found: dict[str, Any] | None, split: str) -> list[str]:
+    """The temperature the Trainer fitted (or why none was), and the expected calibration error
+    on the judged split: before and after the temperature, and the baseline's."""
+    if not found:
+        return []
+    trained = found.get("trained") or {}
+    on = f" on {split}" if split else ""
+    ece = f"ECE{on} {found['candidate']['ece']:.3f}"
+    if "candidate_before_temperature" in found:
+        before = found["candidate_before_temperature"]["ece"]
+        ece = f"ECE{on} {before:.3f} before, {found['candidate']['ece']:.3f} after"
+    if "baseline" in found:
+        ece += f" (baseline {found['baseline']['ece']:.3f})"
+    if trained.get("not_fitted"):
+        return [f"  Calibration: no temperature fitted ({trained['not_fitted']}); {ece}"]
+    if "temperature" in trained:
+        fitted = (
+            f"temperature {trained['temperature']:.3g} fitted on {trained['fitted_on']} "
+            f"({trained['images']} images)"
+        )
+        return [f"  Calibration: {fitted}; {ece}"]
+    return [f"  Calibration: {ece}"]
 
 
 def _decision_lines(r: RunRecord) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from pipeline.history.charts import plot_confusion_matrix, plot_per_class
+from pipeline.history.charts import plot_confusion_matrix, plot_per_class, plot_reliability
 from pipeline.history.html_blocks import chart, esc, not_reached, number, table
 from pipeline.history.page_data import ReportData
 from pipeline.history.record import RunRecord
@@ -56,10 +56,41 @@ def evaluation_section(data: ReportData) -> str:
                 "Confusion matrix of the candidate on the judged split (TFMA)",
             )
         )
+    parts.append(calibration_html(s))
     parts.append(paired_html(s))
     parts.append(gate_html(data))
     parts.append(gallery_html(data.gallery))
     return '<section id="evaluation">' + "".join(parts) + "</section>"
+
+
+def calibration_html(record: RunRecord) -> str:
+    """The reliability diagram and expected calibration error on the judged split, with the
+    temperature the Trainer fitted (or why none was)."""
+    found = ((record.judgement or {}).get("evidence") or {}).get("calibration")
+    if not found:
+        return ""
+    trained = found.get("trained") or {}
+    if "temperature" in trained:
+        how = (
+            f"The Trainer fitted a temperature of {trained['temperature']:.3g} on the "
+            f"{esc(trained['fitted_on'])} split ({trained['images']} images; there its ECE went "
+            f"from {trained['ece_before']:.3f} to {trained['ece_after']:.3f}) and folded it into "
+            "the exported model: every serving path returns the calibrated probabilities."
+        )
+    else:
+        how = f"No temperature was fitted: {esc(trained.get('not_fitted', 'an older model'))}."
+    parts = [
+        '<h3 id="calibration">Calibration</h3>',
+        f"<p>{how} Expected calibration error (ECE): the mean gap between the top "
+        "probability and how often it is right, over 15 confidence bins weighted by their "
+        "images; 0 is perfect.</p>",
+        chart(
+            "chart-reliability",
+            lambda: plot_reliability(found),
+            "Reliability on the judged split: accuracy against confidence, per bin",
+        ),
+    ]
+    return "".join(parts)
 
 
 def per_class_html(data: ReportData, candidate: dict[str, float]) -> str:
