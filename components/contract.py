@@ -28,6 +28,9 @@ SAMPLE_FILE = (
     "smoke_sample.json"  # Scorer's smoke-test examples; the Judge's copy beside its blessing
 )
 JUDGEMENT_FILE = "judgement.json"  # Judge's model_blessing: the decision and its evidence
+# The candidate's model card, written by the Judge beside its judgement and published by the
+# Pusher at the root of every served version (TF Serving reads only the SavedModel's files).
+MODEL_CARD_FILES = ("model_card.md", "model_card.html")
 DATA_GATE_FILE = "data_gate.json"  # DataGate's result: anomalies and what the data held
 # The Trainer's data findings, in its model_run beside HISTORY_FILE (components/data_findings.py).
 LABEL_ISSUES_FILE = "label_issues.json"  # suspected label errors, worst first

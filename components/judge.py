@@ -21,9 +21,19 @@ from tfx.dsl.component.experimental.decorators import component
 from tfx.dsl.io import fileio
 from tfx.types import standard_artifacts
 
-from components import calibration, gate, intervals, model_files
-from components.contract import GALLERY_FILE, JUDGEMENT_FILE, SAMPLE_FILE
+from components import calibration, gate, intervals, model_card, model_files
+from components.contract import (
+    DATA_GATE_FILE,
+    GALLERY_FILE,
+    HISTORY_FILE,
+    JUDGEMENT_FILE,
+    MODEL_CARD_FILES,
+    SAMPLE_FILE,
+)
+from components.data_gate import DataGateResult
 from components.export import read_model_metadata
+from components.image_example_gen import IngestionReport
+from components.ingestion_report import read_report
 from components.options import checked_section
 from components.scorer import model_dir, read_json, read_predictions, write_json
 from components.settings import EvaluationConfig
@@ -91,6 +101,16 @@ def calibration_evidence(
     return found
 
 
+def write_model_card(folder: str, *, title: str, **records) -> None:
+    """model_card.md and its HTML rendering, from the run's records."""
+    text = model_card.model_card_markdown(title=title, **records)
+    for name, content in zip(
+        MODEL_CARD_FILES, (text, model_card.to_html(text, f"Model card: {title}")), strict=True
+    ):
+        with fileio.open(os.path.join(folder, name), "w") as f:
+            f.write(content)
+
+
 def _baseline_description(baseline, mode: str) -> str:
     if mode == "none":
         return "none (--baseline none): judged on the value thresholds alone"
@@ -128,9 +148,15 @@ def Judge(
     serving_dir: Parameter[str],
     baseline_mode: Parameter[str],  # evaluation.baseline
     settings: Parameter[str],  # the evaluation section, JSON
+    data_gate: InputArtifact[DataGateResult],  # the data's counts, for the model card
+    model_run: InputArtifact[standard_artifacts.ModelRun],  # history.json, for the model card
+    data_source: Parameter[str],  # data.images or data.tfrecords, for the model card
+    title: Parameter[str],  # the pipeline's name, the model card's title
     baseline_model: InputArtifact[standard_artifacts.Model] = None,
+    ingestion_report: InputArtifact[IngestionReport] = None,  # image folders only
 ) -> None:
-    """Decides whether the candidate may be deployed; every reason is written down."""
+    """Decides whether the candidate may be deployed; every reason is written down, and the
+    candidate's model card (components/model_card.py) beside the decision."""
     rules = checked_section(EvaluationConfig, "evaluation", json.loads(settings), JudgeError)
     _check_scored(predictions, model, baseline_model)
     candidate_dir = model_dir(model)
@@ -151,17 +177,27 @@ def Judge(
         evidence.already_served = model_files.find_served(serving_dir, model.id, model_fingerprint)
     judgement = gate.judge(evidence, rules)
 
+    record = {
+        "judgement": judgement.to_dict(),
+        "evidence": asdict(evidence),
+        "settings": asdict(rules),
+        "split": split,
+        "fingerprint": model_fingerprint,
+    }
     write_json(
         model_blessing.uri,
         JUDGEMENT_FILE,
-        {
-            "judgement": judgement.to_dict(),
-            "evidence": asdict(evidence),
-            "settings": asdict(rules),
-            "split": split,
-            "fingerprint": model_fingerprint,
-            "gallery": read_json(predictions.uri, GALLERY_FILE),
-        },
+        {**record, "gallery": read_json(predictions.uri, GALLERY_FILE)},
+    )
+    write_model_card(
+        model_blessing.uri,
+        title=title,
+        model_id=model.id,
+        judgement=record,
+        training=read_json(model_run.uri, HISTORY_FILE),
+        data_source=data_source,
+        counts=read_json(data_gate.uri, DATA_GATE_FILE).get("data"),
+        ingestion=read_report(ingestion_report.uri) if ingestion_report is not None else None,
     )
     write_json(
         model_blessing.uri,

@@ -47,14 +47,18 @@ def file_checksums(model_dir: str) -> dict[str, str]:
         for name in files:
             path = os.path.join(root, name)
             relative = os.path.relpath(path, model_dir)
-            if relative == PUSH_RECORD_FILE:
-                continue
-            digest = hashlib.sha256()
-            with fs.GFile(path, "rb") as f:
-                while chunk := f.read(1 << 20):
-                    digest.update(chunk)
-            checksums[relative] = digest.hexdigest()
+            if relative != PUSH_RECORD_FILE:
+                checksums[relative] = file_checksum(path)
     return checksums
+
+
+def file_checksum(path: str) -> str:
+    """The sha256 of one file's bytes."""
+    digest = hashlib.sha256()
+    with _files(path).GFile(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def fingerprint(checksums: dict[str, str]) -> str:

@@ -24,7 +24,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import io_utils, proto_utils
 
 from components import model_files
-from components.contract import SAMPLE_FILE
+from components.contract import MODEL_CARD_FILES, SAMPLE_FILE
 from components.smoke_test import run_smoke_test
 
 
@@ -55,24 +55,34 @@ def _verify_copy(folder: str, expected: dict[str, str], what: str) -> None:
 
 
 def publish_model(
-    model_path: str, base_directory: str, record: dict[str, Any] | None = None
+    model_path: str,
+    base_directory: str,
+    record: dict[str, Any] | None = None,
+    documents: dict[str, str] | None = None,
 ) -> tuple[str, str]:
-    """Copies the SavedModel aside with its push record, checks the copy, renames it to
-    `<base>/<version>` and checks it again; returns both. Nothing is left on failure."""
+    """Copies the SavedModel aside with its push record and `documents` ({file name: path},
+    written at the version's root: the model card), checks the copy, renames it to
+    `<base>/<version>` and checks it again; returns both. Nothing is left on failure. The
+    record's fingerprint is the model's files alone (what tells a model already served); its
+    file list covers the documents too."""
     fileio.makedirs(base_directory)
     version = str(next_version(base_directory))
     staging = os.path.join(base_directory, f".staging-{version}-{uuid.uuid4().hex[:8]}")
     serving_path = os.path.join(base_directory, version)
-    checksums = model_files.file_checksums(model_path)
+    model_checksums = model_files.file_checksums(model_path)
+    checksums = dict(model_checksums)
     published = False
     try:
         io_utils.copy_dir(model_path, staging)
+        for name, source in (documents or {}).items():
+            fileio.copy(source, os.path.join(staging, name))
+            checksums[name] = model_files.file_checksum(source)
         model_files.write_push_record(
             staging,
             {
                 **(record or {}),
                 "version": version,
-                "fingerprint": model_files.fingerprint(checksums),
+                "fingerprint": model_files.fingerprint(model_checksums),
                 "files": checksums,
             },
         )
@@ -127,6 +137,11 @@ class Executor(tfx_pusher.Executor):
             {
                 "run_id": getattr(self._context, "pipeline_run_id", None) or "",
                 "model_artifact_id": model.id,
+            },
+            documents={
+                name: os.path.join(blessing.uri, name)
+                for name in MODEL_CARD_FILES
+                if fileio.exists(os.path.join(blessing.uri, name))
             },
         )
         logging.info("Model smoke-tested in %.1f s and published to %s", seconds, serving_path)

@@ -181,6 +181,11 @@ def create_pipeline(
         serving_dir=inputs.serving_dir,
         baseline_mode=config.evaluation.baseline,
         settings=json.dumps(dataclasses.asdict(config.evaluation)),
+        data_gate=data_gate.outputs["result"],
+        model_run=trainer.outputs["model_run"],
+        ingestion_report=example_gen.outputs.get("report"),
+        data_source=runner_path(config, config.data.tfrecords or config.data.images, target),
+        title=config.runtime.name,
     )
     judge.add_upstream_node(evaluator)  # a run whose evaluation failed decides nothing
     # Publishes a blessed model to the serving folder, atomically, after a smoke test; an

@@ -97,6 +97,21 @@ def test_first_run_blesses_on_the_value_threshold_and_pushes(data, capfd):
     assert damaged_files(str(served)) == []
     pushed = run_record.artifact("Pusher", "pushed_model")
     assert pushed.custom_properties["smoke_test_seconds"].double_value > 0
+    # The model card, published with the model, carries this run's own figures.
+    card = (served / "model_card.md").read_text()
+    accuracy = re.search(r"sparse_categorical_accuracy +(\d\.\d{3} \(95% CI [^)]*\))", out)
+    assert f"- Accuracy: {accuracy.group(1)}" in card
+    assert "**Blessed**" in card and "`evaluation.min_accuracy, evaluation.judge_on`" in card
+    counts = json.loads(
+        (Path(run_record.uri("DataGate", "result")) / "data_gate.json").read_text()
+    )["data"]["examples_per_split_and_class"]
+    for name in data["classes"]:
+        row = " | ".join(str(counts[split][name]) for split in counts)
+        assert f"| {name} | {row} |" in card
+    assert "Suspected label errors: not looked for (the base has random weights" in card
+    assert "<table>" in (served / "model_card.html").read_text()
+    assert {"model_card.md", "model_card.html"} <= set(record["files"])
+    assert f"Model card: {served}/model_card.md" in out
 
 
 def test_trainer_ran_both_phases_and_learned(data):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from components.contract import ACCURACY
+from components.contract import ACCURACY, MODEL_CARD_FILES
 from pipeline.history.record import RunRecord
 from pipeline.history.store import iso_time
 
@@ -71,6 +71,7 @@ def summary_text(r: RunRecord) -> str:
         )
     elif r.pushed_version:
         lines.append(f"  Pushed:     version {r.pushed_version} to {r.pushed_path}")
+        lines.append(f"  Model card: {r.pushed_path}/{MODEL_CARD_FILES[0]} (and .html)")
     elif r.blessed is False:
         lines.append("  Pushed:     nothing; the serving location is unchanged")
     return "\n".join(lines)
