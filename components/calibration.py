@@ -8,12 +8,17 @@ only the confidence. The Trainer fits T on the eval split and folds it into the 
 last layer (kernel / T, bias / T), so every serving path returns calibrated probabilities; the
 Judge measures ECE on the judged split for the candidate and the baseline.
 
-numpy and scipy only.
+numpy and scipy only, but for `calibrate`, which runs the Keras model (its eval_images: a
+tf.data.Dataset of (pixels, label)) and imports TensorFlow when it is called.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from components.settings import TrainingConfig
 
 BINS = 15  # equal-width confidence bins, as in Guo et al.
 
@@ -100,3 +105,30 @@ def summary(logits: np.ndarray, labels: np.ndarray, temperature: float) -> dict[
         "nll_after": round(negative_log_likelihood(logits, labels, temperature), 4),
         "images": int(len(labels)),
     }
+
+
+def calibrate(model, eval_images, training: TrainingConfig, judged_split: str) -> dict[str, Any]:
+    """training.calibration: the temperature fitted on the eval split, folded into the model
+    (components/calibration.py), with ECE and NLL before and after on that split; or why
+    none was fitted."""
+    if training.calibration == "off":
+        return {"not_fitted": "training.calibration=off"}
+    if judged_split == "eval":
+        return {
+            "not_fitted": "the data has no test split, so eval is the judged split: a "
+            "temperature fitted on it would be judged on the images it was fitted to. Give the "
+            "data a test split (data.split_buckets, or a test/ folder)"
+        }
+    import tensorflow as tf
+
+    from components import model as model_lib
+
+    logits_of = tf.function(model_lib.logits_function(model), reduce_retracing=True)
+    logits, labels = [], []
+    for pixels, label in eval_images.batch(training.batch_size):
+        logits.append(logits_of(pixels).numpy().astype(np.float64))
+        labels.append(label.numpy())
+    logits, labels = np.concatenate(logits), np.concatenate(labels)
+    temperature = fit_temperature(logits, labels)
+    model_lib.fold_temperature(model, temperature)
+    return {"fitted_on": "eval", **summary(logits, labels, temperature)}

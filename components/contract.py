@@ -16,6 +16,9 @@ CLASS_NAME_DOMAIN = f"{CLASS_NAME_KEY}_values"
 # The property of ExampleGen's examples that records the class list they were labelled by.
 CLASS_NAMES_PROPERTY = "class_names"
 
+# The resolver that hands the Trainer the last blessed model (training.warm_start=baseline).
+WARM_START_RESOLVER = "warm_start_model_resolver"
+
 ACCURACY = "sparse_categorical_accuracy"  # top-1 accuracy, as Keras and TFMA name it
 
 # Files a step writes into its output artifact, which later steps and the run history read.

@@ -205,6 +205,14 @@ class TrainingConfig:
         "compute_class_weight), so a rare class counts in the loss as much as a common one.",
         choices=("none", "balanced"),
     )
+    warm_start: str = option(
+        "off",
+        "`baseline`: the head and the fine-tuned blocks start from the last blessed model "
+        "(its weights, temperature undone), for retraining on new data; the first run, with "
+        "none blessed, starts from ImageNet. The model must be the same (classes, image size, "
+        "head), or the run stops and says what differs. `off`: from ImageNet every time.",
+        choices=("off", "baseline"),
+    )
     calibration: str = option(
         "temperature",
         "`temperature`: after training, fit one temperature on the eval split (the logits "

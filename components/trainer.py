@@ -25,7 +25,7 @@ from absl import logging
 from sklearn.utils.class_weight import compute_class_weight
 from tfx.components.trainer.fn_args_utils import FnArgs
 
-from components import base_weights, calibration, export, trainer_findings
+from components import base_weights, calibration, export, trainer_findings, warm_start
 from components import model as model_lib
 from components import schema as schema_lib
 from components.base_features import (
@@ -345,31 +345,6 @@ def _pairs(images: tf.data.Dataset) -> tf.data.Dataset:
     return images.map(lambda pixels, label, _: (pixels, label))
 
 
-def calibrate(
-    model: keras.Model, eval_images: tf.data.Dataset, training: TrainingConfig, judged_split: str
-) -> dict[str, Any]:
-    """training.calibration: the temperature fitted on the eval split, folded into the model
-    (components/calibration.py), with ECE and NLL before and after on that split; or why
-    none was fitted."""
-    if training.calibration == "off":
-        return {"not_fitted": "training.calibration=off"}
-    if judged_split == "eval":
-        return {
-            "not_fitted": "the data has no test split, so eval is the judged split: a "
-            "temperature fitted on it would be judged on the images it was fitted to. Give the "
-            "data a test split (data.split_buckets, or a test/ folder)"
-        }
-    logits_of = tf.function(model_lib.logits_function(model), reduce_retracing=True)
-    logits, labels = [], []
-    for pixels, label in _pairs(eval_images).batch(training.batch_size):
-        logits.append(logits_of(pixels).numpy().astype(np.float64))
-        labels.append(label.numpy())
-    logits, labels = np.concatenate(logits), np.concatenate(labels)
-    temperature = calibration.fit_temperature(logits, labels)
-    model_lib.fold_temperature(model, temperature)
-    return {"fitted_on": "eval", **calibration.summary(logits, labels, temperature)}
-
-
 def tuned_settings(hyperparameters: dict[str, Any] | None) -> dict[str, Any]:
     """The training settings in the Tuner's best_hyperparameters (a keras-tuner HyperParameters
     config, {"space": ..., "values": ...}); {} when the pipeline has no Tuner."""
@@ -432,6 +407,7 @@ def run_fn(fn_args: FnArgs) -> None:
     train_images, eval_images = (
         read(files[split], split=split if inspect else "") for split in ("train", "eval")
     )
+    started_from = warm_start.warm_start(transfer, training, fn_args.base_model, class_names, size)
     weights_by_class = class_weights(
         read_labels(fn_args.train_files, settings.raw_label_key), class_names, training.class_weight
     )
@@ -446,9 +422,12 @@ def run_fn(fn_args: FnArgs) -> None:
         inspect=inspect,
     )
 
-    calibrated = calibrate(transfer.model, eval_images, training, settings.judged_split)
+    calibrated = calibration.calibrate(
+        transfer.model, _pairs(eval_images), training, settings.judged_split
+    )
 
     metadata = {
+        "warm_start": started_from,
         "calibration": calibrated,
         "class_names": class_names,
         "image_size": size,

@@ -34,7 +34,7 @@ from tfx.types import Channel, standard_artifacts
 from components import pusher as atomic_pusher
 from components import splits, tfrecord_import
 from components.baseline import LatestBlessedOtherModelStrategy
-from components.contract import IMAGE_ID_KEY
+from components.contract import IMAGE_ID_KEY, WARM_START_RESOLVER
 from components.data_gate import DataGate
 from components.evaluation import make_eval_config
 from components.image_example_gen import ImageExampleGen
@@ -129,6 +129,14 @@ def create_pipeline(
             eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
             custom_config=trainer_settings,
         )
+    # Optional (training.warm_start=baseline): the last blessed model, which training starts from.
+    warm_start = None
+    if config.training.warm_start == "baseline":
+        warm_start = Resolver(
+            strategy_class=LatestBlessedModelStrategy,
+            model=Channel(type=standard_artifacts.Model),
+            model_blessing=Channel(type=standard_artifacts.ModelBlessing),
+        ).with_id(WARM_START_RESOLVER)
     # VGG16 transfer learning: trains a new head on the frozen base, fine-tunes the top blocks,
     # and exports a SavedModel that takes encoded images.
     trainer = Trainer(
@@ -137,11 +145,17 @@ def create_pipeline(
         transform_graph=transform.outputs["transform_graph"],
         schema=schema_gen.outputs["schema"],
         hyperparameters=tuner.outputs["best_hyperparameters"] if tuner else None,
+        base_model=warm_start.outputs["model"] if warm_start else None,
         train_args=trainer_pb2.TrainArgs(splits=["train"]),
         eval_args=trainer_pb2.EvalArgs(splits=["eval"]),
         custom_config=trainer_settings,
     )
-    components += [transform, *([tuner] if tuner else []), trainer]
+    components += [
+        transform,
+        *([tuner] if tuner else []),
+        *([warm_start] if warm_start else []),
+        trainer,
+    ]
     if stop_after == "train":
         return _pipeline(config, components, target)
 

@@ -9,8 +9,8 @@ import tensorflow as tf
 from components import calibration
 from components import model as model_lib
 from components.base_weights import BaseWeights
+from components.calibration import calibrate
 from components.settings import TrainingConfig
-from components.trainer import calibrate
 
 
 def sampled(rng, n: int, classes: int, scale: float = 2.0):

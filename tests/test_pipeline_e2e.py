@@ -240,6 +240,17 @@ def test_better_candidate_is_blessed_and_pushed_as_a_new_version(data, capfd):
     versions = serving_versions(root)
     assert len(versions) == 2 and versions[0] == weak and int(versions[1]) > int(weak)
 
+    # Warm start: the next model starts from the one just blessed (every weight loaded; the
+    # unit test compares the arrays), found by its resolver.
+    blessed = latest_run(root).artifact("Trainer", "model")
+    assert run(data, [*GOOD, "training.epochs=2", "training.warm_start=baseline"], root=root) == 0
+    out = capfd.readouterr().out
+    warm = latest_run(root)
+    assert warm.input("Trainer", "base_model").id == blessed.id
+    history = json.loads((Path(warm.uri("Trainer", "model_run")) / "history.json").read_text())
+    assert history["warm_start"]["from"].startswith(blessed.uri)
+    assert f"Warm start: from the last blessed model, {history['warm_start']['from']}" in out
+
 
 def test_a_damaged_baseline_names_itself_and_baseline_none_proceeds(data, capfd):
     """In the root of the test above: the good model (version 2) is the latest blessed one.

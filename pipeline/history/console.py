@@ -129,6 +129,11 @@ def _training_lines(r: RunRecord) -> list[str]:
     if r.tuned_hyperparameters:
         tuned = ", ".join(f"{k} {v}" for k, v in sorted(r.tuned_hyperparameters.items()))
         lines.append(f"  Tuned:      {tuned}")
+    started = t.get("warm_start") or {}
+    if started.get("why"):
+        lines.append(f"  Warm start: none ({started['why']}): from ImageNet")
+    elif started.get("from", "imagenet") != "imagenet":
+        lines.append(f"  Warm start: from the last blessed model, {started['from']}")
     lines += findings_lines(t.get("findings") or {})
     for p in r.phases:
         if p.epochs:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from components.contract import ACCURACY
+from components.contract import ACCURACY, WARM_START_RESOLVER
 from pipeline.config import PipelineConfig
 from pipeline.history.store import (
     RunArtifacts,
@@ -22,7 +22,10 @@ from pipeline.history.store import (
 )
 
 RECORD_VERSION = 1
-SYSTEM_NODES = {"latest_blessed_model_resolver"}  # resolvers run every time; nothing to cache
+SYSTEM_NODES = {
+    "latest_blessed_model_resolver",
+    WARM_START_RESOLVER,
+}  # resolvers run every time; nothing to cache
 
 
 @dataclass
