@@ -118,7 +118,8 @@ def damaged_files(version_dir: str) -> list[str] | None:
     record = read_push_record(version_dir)
     if record is None or "files" not in record:
         return None
-    return compare_files(record["files"], file_checksums(version_dir))
+    expected = {**record["files"], **record.get("documents", {})}
+    return compare_files(expected, file_checksums(version_dir))
 
 
 def find_served(serving_dir: str, model_id: int, model_fingerprint: str) -> dict[str, Any] | None:

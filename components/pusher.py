@@ -63,29 +63,31 @@ def publish_model(
     """Copies the SavedModel aside with its push record and `documents` ({file name: path},
     written at the version's root: the model card), checks the copy, renames it to
     `<base>/<version>` and checks it again; returns both. Nothing is left on failure. The
-    record's fingerprint is the model's files alone (what tells a model already served); its
-    file list covers the documents too."""
+    record's `files` and fingerprint are the model's files alone (what a baseline and a model
+    already served are recognised by); `documents` the others'."""
     fileio.makedirs(base_directory)
     version = str(next_version(base_directory))
     staging = os.path.join(base_directory, f".staging-{version}-{uuid.uuid4().hex[:8]}")
     serving_path = os.path.join(base_directory, version)
     model_checksums = model_files.file_checksums(model_path)
-    checksums = dict(model_checksums)
+    written = {}  # the documents' checksums
     published = False
     try:
         io_utils.copy_dir(model_path, staging)
         for name, source in (documents or {}).items():
             fileio.copy(source, os.path.join(staging, name))
-            checksums[name] = model_files.file_checksum(source)
+            written[name] = model_files.file_checksum(source)
         model_files.write_push_record(
             staging,
             {
                 **(record or {}),
                 "version": version,
                 "fingerprint": model_files.fingerprint(model_checksums),
-                "files": checksums,
+                "files": model_checksums,  # the model's: what a baseline is checked against
+                "documents": written,
             },
         )
+        checksums = {**model_checksums, **written}
         _verify_copy(staging, checksums, "staged copy")
         fileio.rename(staging, serving_path)
         published = True

@@ -207,10 +207,11 @@ class TrainingConfig:
     )
     warm_start: str = option(
         "off",
-        "`baseline`: the head and the fine-tuned blocks start from the last blessed model "
-        "(its weights, temperature undone), for retraining on new data; the first run, with "
-        "none blessed, starts from ImageNet. The model must be the same (classes, image size, "
-        "head), or the run stops and says what differs. `off`: from ImageNet every time.",
+        "`baseline`: every weight (the base, the fine-tuned blocks, the head) starts from the "
+        "last blessed model's (its temperature undone), for retraining on new data; the first "
+        "run, with none blessed, starts from training.weights. The model must be the same "
+        "(classes, image size, head), or the run stops and says what differs. `off`: from "
+        "training.weights and a new head every time.",
         choices=("off", "baseline"),
     )
     calibration: str = option(

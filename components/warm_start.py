@@ -28,9 +28,9 @@ def warm_start(
     fine-tuned blocks) set to the last blessed model's (TFX's Trainer `base_model`), with its
     folded temperature undone. Returns what training started from, for history.json."""
     if training.warm_start == "off":
-        return {"from": "imagenet"}
+        return {"from": "base_weights"}
     if base_model is None:
-        return {"from": "imagenet", "why": "no model blessed yet"}
+        return {"from": "base_weights", "why": "no model blessed yet"}
     baseline = export.read_model_metadata(base_model)
     ours = {"class_names": class_names, "image_size": image_size, "head": training.head}
     theirs = {

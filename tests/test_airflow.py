@@ -104,6 +104,8 @@ def test_dag_runs_every_task_and_pushes_a_model(tmp_path):
     (version,) = (tmp_path / "runs" / "serving").iterdir()
     assert version.name.isdigit()
     assert (version / "saved_model.pb").exists()
+    # The same files as a local run: the model card beside the SavedModel.
+    assert "## Intended use and limitations" in (version / "model_card.md").read_text()
 
     # The Airflow run is a run like any other in the history commands.
     history = [sys.executable, "-m", "pipeline", "--config", env["VGG16_PIPELINE_CONFIG"]]

@@ -110,7 +110,7 @@ def test_first_run_blesses_on_the_value_threshold_and_pushes(data, capfd):
         assert f"| {name} | {row} |" in card
     assert "Suspected label errors: not looked for (the base has random weights" in card
     assert "<table>" in (served / "model_card.html").read_text()
-    assert {"model_card.md", "model_card.html"} <= set(record["files"])
+    assert set(record["documents"]) == {"model_card.md", "model_card.html"}
     assert f"Model card: {served}/model_card.md" in out
 
 
@@ -239,17 +239,6 @@ def test_better_candidate_is_blessed_and_pushed_as_a_new_version(data, capfd):
     assert re.search(r"  Paired:     fixed \d+, broken \d+, .*: better$", out, re.MULTILINE)
     versions = serving_versions(root)
     assert len(versions) == 2 and versions[0] == weak and int(versions[1]) > int(weak)
-
-    # Warm start: the next model starts from the one just blessed (every weight loaded; the
-    # unit test compares the arrays), found by its resolver.
-    blessed = latest_run(root).artifact("Trainer", "model")
-    assert run(data, [*GOOD, "training.epochs=2", "training.warm_start=baseline"], root=root) == 0
-    out = capfd.readouterr().out
-    warm = latest_run(root)
-    assert warm.input("Trainer", "base_model").id == blessed.id
-    history = json.loads((Path(warm.uri("Trainer", "model_run")) / "history.json").read_text())
-    assert history["warm_start"]["from"].startswith(blessed.uri)
-    assert f"Warm start: from the last blessed model, {history['warm_start']['from']}" in out
 
 
 def test_a_damaged_baseline_names_itself_and_baseline_none_proceeds(data, capfd):
@@ -387,3 +376,25 @@ def unregistered_folders(root: Path, node: str) -> set[Path]:
     base = root / "artifacts" / node
     folders = {f for key in base.iterdir() if key.name != ".system" for f in key.iterdir()}
     return folders - uris
+
+
+def test_warm_start_begins_from_the_last_blessed_model(data, capfd):
+    """training.warm_start=baseline: the first run, with nothing blessed, starts from the base
+    weights and says so; the next starts from the model just blessed (every weight loaded, as
+    tests/test_warm_start.py compares), found by its resolver."""
+    root = data["root"].parent / "warm"
+    warm = [*GOOD, "training.warm_start=baseline"]
+    assert run(data, warm, root=root) == 0
+    assert (
+        "Warm start: none (no model blessed yet): from the base weights" in capfd.readouterr().out
+    )
+    blessed = latest_run(root).artifact("Trainer", "model")
+    assert latest_run(root).artifact("Judge", "model_blessing").custom_properties["blessed"]
+
+    assert run(data, [*warm, "training.epochs=2"], root=root) == 0
+    out = capfd.readouterr().out
+    second = latest_run(root)
+    assert second.input("Trainer", "base_model").id == blessed.id
+    history = json.loads((Path(second.uri("Trainer", "model_run")) / "history.json").read_text())
+    assert history["warm_start"]["from"].startswith(blessed.uri)
+    assert f"Warm start: from the last blessed model, {history['warm_start']['from']}" in out

@@ -70,12 +70,12 @@ def test_a_different_model_is_refused_naming_what_differs(blessed):
         warm_start(build(seed=3), TRAINING, folder, CLASSES, 64)
 
 
-def test_off_or_nothing_blessed_starts_from_imagenet(blessed):
+def test_off_or_nothing_blessed_starts_from_the_base_weights(blessed):
     folder, _ = blessed
     assert warm_start(build(seed=4), TrainingConfig(), folder, CLASSES, SIZE) == {
-        "from": "imagenet"
+        "from": "base_weights"
     }
     assert warm_start(build(seed=4), TRAINING, None, CLASSES, SIZE) == {
-        "from": "imagenet",
+        "from": "base_weights",
         "why": "no model blessed yet",
     }

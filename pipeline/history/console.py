@@ -131,8 +131,8 @@ def _training_lines(r: RunRecord) -> list[str]:
         lines.append(f"  Tuned:      {tuned}")
     started = t.get("warm_start") or {}
     if started.get("why"):
-        lines.append(f"  Warm start: none ({started['why']}): from ImageNet")
-    elif started.get("from", "imagenet") != "imagenet":
+        lines.append(f"  Warm start: none ({started['why']}): from the base weights")
+    elif started.get("from", "base_weights") != "base_weights":
         lines.append(f"  Warm start: from the last blessed model, {started['from']}")
     lines += findings_lines(t.get("findings") or {})
     for p in r.phases:
