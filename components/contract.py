@@ -34,6 +34,9 @@ JUDGEMENT_FILE = "judgement.json"  # Judge's model_blessing: the decision and it
 # The candidate's model card, written by the Judge beside its judgement and published by the
 # Pusher at the root of every served version (TF Serving reads only the SavedModel's files).
 MODEL_CARD_FILES = ("model_card.md", "model_card.html")
+# LiteExporter's output: every TensorFlow Lite variant's check; published as tflite/report.json.
+TFLITE_REPORT_FILE = "tflite_report.json"
+TFLITE_FOLDER = "tflite"  # in a served version: <variant>.tflite and report.json
 DATA_GATE_FILE = "data_gate.json"  # DataGate's result: anomalies and what the data held
 # The Trainer's data findings, in its model_run beside HISTORY_FILE (components/data_findings.py).
 LABEL_ISSUES_FILE = "label_issues.json"  # suspected label errors, worst first

@@ -18,6 +18,7 @@ EXAMPLES_SIGNATURE = "serving_default"
 IMAGES_SIGNATURE = "serving_images"
 TRANSFORM_SIGNATURE = "transform_features"
 GRADCAM_SIGNATURE = "gradcam"
+PIXELS_SIGNATURE = "serving_pixels"  # decoded pixels in: what TensorFlow Lite is converted from
 
 
 def _predictions(model: keras.Model, class_names: tf.Tensor, pixels: tf.Tensor) -> dict:
@@ -72,11 +73,21 @@ def make_signatures(
         pixels = decode_pixels(transformed[PIXELS_KEY], image_size)
         return {**gradcam(pixels), "pixels": pixels}
 
+    # The model's layers on float pixels (its input is uint8): no casts for TensorFlow Lite.
+    preprocess, base, head = (model.get_layer(n) for n in ("vgg_preprocess", "vgg16", "head"))
+
+    @tf.function(
+        input_signature=[tf.TensorSpec([None, image_size, image_size, 3], tf.float32, "pixels")]
+    )
+    def serve_pixels(pixels):
+        return {"probabilities": head(base(preprocess(pixels), training=False), training=False)}
+
     return {
         EXAMPLES_SIGNATURE: serve_examples,
         IMAGES_SIGNATURE: serve_images,
         TRANSFORM_SIGNATURE: transform_features,
         GRADCAM_SIGNATURE: gradcam_examples,
+        PIXELS_SIGNATURE: serve_pixels,
     }
 
 
@@ -113,6 +124,9 @@ def signature_metadata(raw_image_key: str) -> dict[str, Any]:
             IMAGES_SIGNATURE: "images: encoded image bytes (JPEG, PNG, GIF, BMP)",
             TRANSFORM_SIGNATURE: "examples: serialized tf.Examples; returns the transformed "
             "features",
+            PIXELS_SIGNATURE: "pixels: float32 [n, size, size, 3], RGB 0-255, decoded and "
+            "resized as the transform_features signature does; returns the probabilities (the "
+            "TensorFlow Lite variants are converted from it)",
             GRADCAM_SIGNATURE: "examples: as serving_default; returns the Grad-CAM map of the "
             "predicted class (block5_conv3, [n, h, w] in [0, 1]), the probabilities, the class "
             "index and the pixels the model saw",

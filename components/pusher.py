@@ -17,15 +17,21 @@ import uuid
 from typing import Any
 
 from absl import logging
+from tfx import types
 from tfx.components.pusher import executor as tfx_pusher
+from tfx.dsl.components.base import base_component, executor_spec
 from tfx.dsl.io import fileio
 from tfx.proto import pusher_pb2
-from tfx.types import artifact_utils, standard_component_specs
-from tfx.utils import io_utils, proto_utils
+from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
+from tfx.types.component_spec import ChannelParameter
+from tfx.utils import io_utils, json_utils, proto_utils
 
 from components import model_files
-from components.contract import MODEL_CARD_FILES, SAMPLE_FILE
+from components.contract import MODEL_CARD_FILES, SAMPLE_FILE, TFLITE_FOLDER, TFLITE_REPORT_FILE
+from components.lite_export import TFLiteModels
 from components.smoke_test import run_smoke_test
+
+LITE_MODELS_KEY = "lite_models"
 
 
 class PushError(RuntimeError):
@@ -75,6 +81,7 @@ def publish_model(
     try:
         io_utils.copy_dir(model_path, staging)
         for name, source in (documents or {}).items():
+            fileio.makedirs(os.path.dirname(os.path.join(staging, name)))
             fileio.copy(source, os.path.join(staging, name))
             written[name] = model_files.file_checksum(source)
         model_files.write_push_record(
@@ -141,9 +148,12 @@ class Executor(tfx_pusher.Executor):
                 "model_artifact_id": model.id,
             },
             documents={
-                name: os.path.join(blessing.uri, name)
-                for name in MODEL_CARD_FILES
-                if fileio.exists(os.path.join(blessing.uri, name))
+                **{
+                    name: os.path.join(blessing.uri, name)
+                    for name in MODEL_CARD_FILES
+                    if fileio.exists(os.path.join(blessing.uri, name))
+                },
+                **lite_documents(input_dict.get(LITE_MODELS_KEY) or []),
             },
         )
         logging.info("Model smoke-tested in %.1f s and published to %s", seconds, serving_path)
@@ -151,3 +161,53 @@ class Executor(tfx_pusher.Executor):
         model_push.set_float_custom_property("smoke_test_seconds", seconds)
         model_push.set_int_custom_property("model_artifact_id", model.id)
         self._MarkPushed(model_push, pushed_destination=serving_path, pushed_version=version)
+
+
+def lite_documents(lite_models: list) -> dict[str, str]:
+    """{tflite/<variant>.tflite and tflite/report.json: path} of the LiteExporter's output:
+    the variants that passed their check, and the report of all of them."""
+    if not lite_models:
+        return {}
+    folder = lite_models[0].uri
+    found = {
+        os.path.join(TFLITE_FOLDER, name): os.path.join(folder, name)
+        for name in fileio.listdir(folder)
+        if name.endswith(".tflite")
+    }
+    report = os.path.join(folder, TFLITE_REPORT_FILE)
+    if fileio.exists(report):
+        found[os.path.join(TFLITE_FOLDER, "report.json")] = report
+    return found
+
+
+class AtomicPusherSpec(standard_component_specs.PusherSpec):
+    INPUTS = {
+        **standard_component_specs.PusherSpec.INPUTS,
+        LITE_MODELS_KEY: ChannelParameter(type=TFLiteModels, optional=True),
+    }
+
+
+class AtomicPusher(base_component.BaseComponent):
+    """TFX's Pusher with this module's Executor, which also publishes the LiteExporter's checked
+    TensorFlow Lite variants (`lite_models`) in the version."""
+
+    SPEC_CLASS = AtomicPusherSpec
+    EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(Executor)
+
+    def __init__(
+        self,
+        model: types.BaseChannel,
+        model_blessing: types.BaseChannel,
+        push_destination: pusher_pb2.PushDestination,
+        lite_models: types.BaseChannel | None = None,
+    ):
+        super().__init__(
+            spec=AtomicPusherSpec(
+                model=model,
+                model_blessing=model_blessing,
+                push_destination=push_destination,
+                custom_config=json_utils.dumps(None),
+                pushed_model=types.Channel(type=standard_artifacts.PushedModel),
+                **({LITE_MODELS_KEY: lite_models} if lite_models is not None else {}),
+            )
+        )

@@ -378,5 +378,45 @@ class FindingsConfig:
     )
 
 
+TFLITE_VARIANTS = ("float32", "float16", "dynamic_int8", "int8")
+
+
+def _tflite_variants(variants: list[str]) -> str | None:
+    unknown = [v for v in variants if v not in TFLITE_VARIANTS]
+    if unknown:
+        return f"unknown variant(s) {unknown}; use some of {', '.join(TFLITE_VARIANTS)}, or []"
+    if len(set(variants)) != len(variants):
+        return "each variant once"
+    return None
+
+
+@dataclass
+class ExportConfig:
+    """What is published beside the SavedModel (components/lite_export.py)."""
+
+    tflite_variants: list[str] = option(
+        list(TFLITE_VARIANTS),
+        "TensorFlow Lite variants converted from the blessed model's pixel signature and "
+        "checked against it on the judged split before they are published: `float32`, "
+        "`float16` (half the size), `dynamic_int8` (int8 weights, a quarter), `int8` (int8 "
+        "weights and activations, calibrated on train images; integer-only accelerators). "
+        "[] publishes none.",
+        check=_tflite_variants,
+    )
+    tflite_min_agreement: float = option(
+        0.99,
+        "Share of the checked judged images on which a variant's top-1 class must equal the "
+        "SavedModel's for the variant to be published.",
+        minimum=0,
+        maximum=1,
+    )
+    tflite_check_images: int = option(
+        500, "Judged images each variant is checked on (the first ones of the split).", minimum=1
+    )
+    tflite_representative_images: int = option(
+        100, "Train images the `int8` variant's activation ranges are calibrated on.", minimum=1
+    )
+
+
 # The colour transparency becomes when no transform.background is given (as R, G, B).
 DEFAULT_BACKGROUND = background_rgb(TransformConfig.background)

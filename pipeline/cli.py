@@ -159,8 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--model",
-        help="a model version folder, or a serving folder (its newest version is used); "
-        "default: the configured serving folder (runtime.serving_dir)",
+        help="a model version folder, a serving folder (its newest version is used), or a "
+        "published TensorFlow Lite variant (<version>/tflite/<variant>.tflite); default: the "
+        "configured serving folder (runtime.serving_dir)",
     )
     predict.add_argument(
         "--top", type=_positive_int, default=3, help="how many classes to show (default 3)"

@@ -22,6 +22,7 @@ from components.options import not_empty, option, section_problems
 from components.settings import (
     DataConfig,
     EvaluationConfig,
+    ExportConfig,
     FindingsConfig,
     IngestionConfig,
     TrainingConfig,
@@ -155,6 +156,7 @@ class PipelineConfig:
     tuning: TuningConfig = field(default_factory=TuningConfig)
     findings: FindingsConfig = field(default_factory=FindingsConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     kubeflow: KubeflowConfig = field(default_factory=KubeflowConfig)
     airflow: AirflowConfig = field(default_factory=AirflowConfig)

@@ -14,14 +14,12 @@ import os
 from tfx.components import (
     Evaluator,
     ExampleValidator,
-    Pusher,
     StatisticsGen,
     Trainer,
     Transform,
     Tuner,
 )
 from tfx.components.schema_gen.import_schema_gen.component import ImportSchemaGen
-from tfx.dsl.components.base import executor_spec
 from tfx.dsl.components.common.resolver import Resolver
 from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
     LatestBlessedModelStrategy,
@@ -31,7 +29,6 @@ from tfx.orchestration import pipeline as tfx_pipeline
 from tfx.proto import pusher_pb2, trainer_pb2, transform_pb2
 from tfx.types import Channel, standard_artifacts
 
-from components import pusher as atomic_pusher
 from components import splits, tfrecord_import
 from components.baseline import LatestBlessedOtherModelStrategy
 from components.contract import IMAGE_ID_KEY, WARM_START_RESOLVER
@@ -39,7 +36,9 @@ from components.data_gate import DataGate
 from components.evaluation import make_eval_config
 from components.image_example_gen import ImageExampleGen
 from components.judge import Judge
+from components.lite_export import LiteExporter
 from components.preprocessing import transform_custom_config
+from components.pusher import AtomicPusher
 from components.scorer import Scorer
 from components.trainer_settings import TrainerSettings
 from pipeline.config import ConfigError, PipelineConfig
@@ -202,21 +201,35 @@ def create_pipeline(
         title=config.runtime.name,
     )
     judge.add_upstream_node(evaluator)  # a run whose evaluation failed decides nothing
-    # Publishes a blessed model to the serving folder, atomically, after a smoke test; an
-    # unblessed model, or one already served, is not pushed.
-    pusher = Pusher(
+    # TensorFlow Lite variants of a blessed model, each checked against the SavedModel on the
+    # judged split; only those that agree are handed to the Pusher.
+    lite_exporter = LiteExporter(
+        examples=example_gen.outputs["examples"],
+        model=trainer.outputs["model"],
+        predictions=scorer.outputs["predictions"],
+        model_blessing=judge.outputs["model_blessing"],
+        split=judged_split,
+        label_key=label_key,
+        export=json.dumps(dataclasses.asdict(config.export)),
+        transform=json.dumps(dataclasses.asdict(config.transform)),
+    )
+    # Publishes a blessed model (with its model card and checked TensorFlow Lite variants) to
+    # the serving folder, atomically, after a smoke test; an unblessed model, or one already
+    # served, is not pushed.
+    pusher = AtomicPusher(
         model=trainer.outputs["model"],
         model_blessing=judge.outputs["model_blessing"],
         push_destination=pusher_pb2.PushDestination(
             filesystem=pusher_pb2.PushDestination.Filesystem(base_directory=inputs.serving_dir)
         ),
-        custom_executor_spec=executor_spec.ExecutorClassSpec(atomic_pusher.Executor),
-    )
+        lite_models=lite_exporter.outputs["lite_models"],
+    ).with_id("Pusher")
     components += [
         *([baseline_resolver] if baseline_resolver else []),
         scorer,
         evaluator,
         judge,
+        lite_exporter,
         pusher,
     ]
     return _pipeline(config, components, target)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 
@@ -103,16 +104,55 @@ def predict(
     top_k: int = 3,
     max_pixels: int = IngestionConfig.max_pixels,
 ) -> tuple[str, list[Prediction]]:
+    """A SavedModel's top classes for each image (or, for a `.tflite` file, that variant's)."""
+    if model_path.endswith(".tflite"):
+        return model_path, _top(paths, *predict_tflite(model_path, paths, max_pixels), top_k)
     model_dir = resolve_model_dir(model_path)
     images = read_images(paths, max_pixels)
     model = load_model(model_dir)
     outputs = model.signatures[IMAGES_SIGNATURE](images=tf.constant(images))
-    probabilities = outputs["probabilities"].numpy()
-    class_names = model.class_names.numpy()
+    class_names = [name.decode() for name in model.class_names.numpy()]
+    return model_dir, _top(paths, outputs["probabilities"].numpy(), class_names, top_k)
+
+
+def _top(paths, probabilities, class_names: list[str], top_k: int) -> list[Prediction]:
     predictions = []
     for path, row in zip(paths, probabilities, strict=True):
         order = row.argsort()[::-1][:top_k]
-        predictions.append(
-            Prediction(path, [(class_names[i].decode(), float(row[i])) for i in order])
+        predictions.append(Prediction(path, [(class_names[i], float(row[i])) for i in order]))
+    return predictions
+
+
+def predict_tflite(variant: str, paths: list[str], max_pixels: int) -> tuple:
+    """(probabilities, class names) of a TensorFlow Lite variant the pipeline published: the
+    images decoded and resized as its tflite/report.json says (the Transform graph's own ops,
+    as the SavedModel does inside), then the variant in TensorFlow Lite's interpreter."""
+    from components.lite_export import LiteModel
+    from components.options import background_rgb
+    from components.preprocessing import images_to_pixels
+
+    report_path = os.path.join(os.path.dirname(variant), "report.json")
+    if not tf.io.gfile.exists(variant) or not tf.io.gfile.exists(report_path):
+        raise PredictError(
+            f"No TensorFlow Lite variant at {variant} with its report.json beside it: pass "
+            "<version>/tflite/<variant>.tflite of a version the pipeline pushed."
         )
-    return model_dir, predictions
+    version = os.path.dirname(os.path.dirname(variant))
+    problems = damaged_files(version)  # None: not a pushed version; its files unchecked
+    if problems:
+        raise PredictError(
+            f"The version at {version} is damaged: its files differ from those it was pushed "
+            "with:\n  " + "\n  ".join(problems[:10])
+        )
+    with tf.io.gfile.GFile(report_path) as f:
+        steps = json.load(f)["preprocessing"]
+    images = read_images(paths, max_pixels)
+    pixels = images_to_pixels(
+        tf.constant(images),
+        steps["image_size"],
+        steps["resize"],
+        background_rgb(steps["background"]),
+    )
+    with tf.io.gfile.GFile(variant, "rb") as f:
+        lite = LiteModel(f.read())
+    return lite.predict(pixels.numpy().astype("float32")), steps["class_names"]

@@ -153,13 +153,14 @@ def test_the_transform_graph_expects_image_and_label(exported):
     assert set(exported.tft_output.transformed_feature_spec()) == {"pixels", "label_xf"}
 
 
-def test_all_four_signatures_are_exported(exported):
+def test_all_five_signatures_are_exported(exported):
     loaded = exported.loaded
     assert set(loaded.signatures) == {
         export.EXAMPLES_SIGNATURE,
         export.IMAGES_SIGNATURE,
         export.TRANSFORM_SIGNATURE,
         export.GRADCAM_SIGNATURE,
+        export.PIXELS_SIGNATURE,
     }
     assert export.EXAMPLES_SIGNATURE == "serving_default"
 

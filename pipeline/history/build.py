@@ -22,6 +22,7 @@ from components.contract import (
     JUDGEMENT_FILE,
     LABEL_ISSUES_FILE,
     NEAR_DUPLICATES_FILE,
+    TFLITE_REPORT_FILE,
 )
 from components.data_gate import SCHEMA_DIFF_FILE, describe_anomalies
 from components.ingestion_report import read_failed_run_report, read_report
@@ -86,6 +87,7 @@ def summarize(run: RunArtifacts, pipeline_root: str = "") -> RunRecord:
         record.metrics = overall_metrics(evaluation_uri)
         splits = run.properties.get("Evaluator", {}).get("example_splits") or "[]"
         record.eval_split = ", ".join(json.loads(splits))
+    record.tflite = _read_json(run.uri("LiteExporter", "lite_models"), TFLITE_REPORT_FILE)
     if record.blessed is not None:
         record.judgement = read_judgement(run)
         if record.judgement is not None:

@@ -72,6 +72,7 @@ def summary_text(r: RunRecord) -> str:
     elif r.pushed_version:
         lines.append(f"  Pushed:     version {r.pushed_version} to {r.pushed_path}")
         lines.append(f"  Model card: {r.pushed_path}/{MODEL_CARD_FILES[0]} (and .html)")
+        lines += tflite_lines(r.tflite)
     elif r.blessed is False:
         lines.append("  Pushed:     nothing; the serving location is unchanged")
     return "\n".join(lines)
@@ -241,6 +242,28 @@ def calibration_lines(found: dict[str, Any] | None, split: str) -> list[str]:
         )
         return [f"  Calibration: {fitted}; {ece}"]
     return [f"  Calibration: {ece}"]
+
+
+def tflite_lines(report: dict[str, Any] | None) -> list[str]:
+    """Each TensorFlow Lite variant's check against the SavedModel, the refused ones named."""
+    if not report or report.get("skipped") or not report.get("variants"):
+        return []
+    checked = f"{report['checked_images']} {report['judged_split']} images"
+    lines = [f"  TFLite:     checked against the SavedModel on {checked} (tflite/report.json)"]
+    for name, v in report["variants"].items():
+        figures = (
+            f"agreement {v['agreement']:.1%}, largest probability difference "
+            f"{v['max_probability_difference']:.3f}, {v['bytes'] / 1e6:.1f} MB, "
+            f"{v['latency_ms']:.1f} ms per image"
+        )
+        if v["published"]:
+            lines.append(f"      {name:<13} published: {figures}")
+        else:
+            lines.append(
+                f"      {name:<13} NOT published: {figures}; below "
+                f"export.tflite_min_agreement={report['min_agreement']:g}"
+            )
+    return lines
 
 
 def _decision_lines(r: RunRecord) -> list[str]:

@@ -256,6 +256,40 @@ def decision_text(data: ReportData) -> tuple[str, str]:
     return ("good" if s.blessed else "bad"), verdict + serving
 
 
+def tflite_html(report: dict | None) -> str:
+    """Each TensorFlow Lite variant's check against the SavedModel: published or refused."""
+    if not report:
+        return ""
+    if report.get("skipped"):
+        return (
+            f'<h3 id="tflite">TensorFlow Lite</h3><p class="na">None: {esc(report["skipped"])}.</p>'
+        )
+    rows = [
+        [
+            esc(name),
+            f"{v['agreement']:.1%}",
+            number(v["max_probability_difference"], 3),
+            f"{v['bytes'] / 1e6:.1f}",
+            number(v["latency_ms"], 1),
+            number(v["convert_seconds"], 1),
+            '<span class="pass">published</span>'
+            if v["published"]
+            else f'<span class="fail">not published</span>: {esc(v.get("reason", ""))}',
+        ]
+        for name, v in report["variants"].items()
+    ]
+    header = ["variant", "top-1 agreement", "largest prob. diff.", "MB", "ms per image",
+              "convert s", "result"]  # fmt: skip
+    return (
+        '<h3 id="tflite">TensorFlow Lite</h3>'
+        f"<p>Each variant against the SavedModel on the first {report['checked_images']} images "
+        f"of the {esc(report['judged_split'])} split, as the Transform graph decoded them; "
+        f"published where they agree on at least {report['min_agreement']:.0%} "
+        "(export.tflite_min_agreement). A variant takes decoded pixels: the version's "
+        "tflite/report.json says how to make them.</p>" + table(header, rows, {1, 2, 3, 4, 5})
+    )
+
+
 def decision_section(data: ReportData) -> str:
     s = data.record
     css, text = decision_text(data)
@@ -263,8 +297,9 @@ def decision_section(data: ReportData) -> str:
     if s.pushed_version:
         parts.append(
             f"<p>Version <strong>{esc(s.pushed_version)}</strong> at "
-            f"<code>{esc(s.pushed_path)}</code></p>"
+            f"<code>{esc(s.pushed_path)}</code>, with its model card (model_card.html).</p>"
         )
+    parts.append(tflite_html(s.tflite))
     if data.error:
         parts.append(f"<h3>Error</h3><pre>{esc(data.error)}</pre>")
     elif s.status == "failed":

@@ -69,6 +69,7 @@ class RunRecord:
     baseline_id: int | None = None  # the model artifact the candidate was compared with
     already_served: str = ""  # the serving version that already holds the candidate
     pushed_version: str = ""
+    tflite: dict[str, Any] | None = None  # the LiteExporter's report: each variant's check
     pushed_path: str = ""
     push_cached: bool = False
     failure: dict[str, Any] | None = None  # why the run failed: error, exit_status, log
