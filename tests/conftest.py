@@ -150,6 +150,7 @@ PIPELINE_NODES = [
     "Scorer",
     "Evaluator",
     "Judge",
+    "LiteExporter",
     "Pusher",
 ]
 
@@ -164,4 +165,7 @@ SMALL_RUN = [
     "training.batch_size=16",
     "evaluation.min_accuracy=0.5",
     "data.split_buckets={train: 2, eval: 1, test: 1}",
+    # TensorFlow Lite conversion is tested on its own (test_lite_export, the ImageNet run and
+    # Airflow's); here it would add seconds to every blessed run.
+    "export.tflite_variants=[]",
 ]

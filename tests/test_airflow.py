@@ -38,6 +38,7 @@ def write_config(tmp_path: Path) -> Path:
         },
         # The hash split leaves 19 test examples here.
         "evaluation": {"min_accuracy": 0.5, "min_examples": 10},
+        "export": {"tflite_variants": ["float16"]},
         "runtime": {"name": DAG_ID, "root": str(tmp_path / "runs")},
         "airflow": {"start_date": "2024-01-01"},
     }
@@ -104,8 +105,11 @@ def test_dag_runs_every_task_and_pushes_a_model(tmp_path):
     (version,) = (tmp_path / "runs" / "serving").iterdir()
     assert version.name.isdigit()
     assert (version / "saved_model.pb").exists()
-    # The same files as a local run: the model card beside the SavedModel.
+    # The same files as a local run: the model card and the checked TensorFlow Lite variant.
     assert "## Intended use and limitations" in (version / "model_card.md").read_text()
+    report = json.loads((version / "tflite" / "report.json").read_text())
+    assert report["variants"]["float16"]["published"], report
+    assert (version / "tflite" / "float16.tflite").stat().st_size > 1e6
 
     # The Airflow run is a run like any other in the history commands.
     history = [sys.executable, "-m", "pipeline", "--config", env["VGG16_PIPELINE_CONFIG"]]

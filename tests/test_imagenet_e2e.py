@@ -157,3 +157,17 @@ def test_label_issues_past_the_share_stop_the_run_before_training(runs):
     assert re.search(r"worst classes: \d+% of \w+", out), out
     assert "label_issues.json" in out and "Nothing was trained" in out
     assert runs["stop"]["serving"] == runs["imagenet"]["serving"]
+
+
+def test_tflite_variants_are_checked_and_the_faithful_ones_published(runs):
+    """The blessed ImageNet model's four TensorFlow Lite variants, each checked against it on
+    the test images: float32 agrees on every one and is published; each line names its
+    agreement, and a variant below export.tflite_min_agreement says so."""
+    out = runs["imagenet"]["out"]
+    assert re.search(r"TFLite: +checked against the SavedModel on \d+ test images", out), out
+    assert re.search(r"float32 +published: agreement 100\.0%", out), out
+    for variant in ("float16", "dynamic_int8", "int8"):
+        assert re.search(rf"{variant} +(NOT )?published: agreement \d+\.\d%", out), out
+    files = runs["imagenet"]["serving"]
+    assert any(name.endswith("/tflite/float32.tflite") for name in files), sorted(files)
+    assert any(name.endswith("/tflite/report.json") for name in files)
