@@ -44,6 +44,8 @@ TARGETS = {
     "report < 5 s",
     "gate_cost": "Scorer + Evaluator + Judge + Pusher <= 0.25x the Trainer's time on the sample "
     "at 224 px with default settings",
+    "tflite_variants": "every published variant agrees with the SavedModel on >= 99% of the "
+    "judged images; conversion time and latency per variant reported",
     "warm_start": "retraining warm from the last blessed model reaches the cold run's best "
     "validation accuracy in less time",
     "findings_cost": "label issues < 0.2x the Trainer's phase 1 (feature cache + head epochs)",
