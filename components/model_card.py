@@ -180,6 +180,8 @@ def limitation_lines(
         "answers one of them for any image, including images of none: it has no 'other' class.",
         f"- Input: encoded JPEG, PNG, GIF or BMP images; the model decodes and resizes them to "
         f"{training.get('image_size')} px itself (signatures in assets.extra/model_metadata.json).",
+        "- TensorFlow Lite variants, where published, are in tflite/ with each one's agreement "
+        "with this model on the judged split (tflite/report.json); they take decoded pixels.",
     ]
     for name, count, recall in zip(
         names, evidence["examples_per_class"], evidence["recall"], strict=True
