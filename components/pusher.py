@@ -11,6 +11,7 @@ pushed again.
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -176,7 +177,10 @@ def lite_documents(lite_models: list) -> dict[str, str]:
     }
     report = os.path.join(folder, TFLITE_REPORT_FILE)
     if fileio.exists(report):
-        found[os.path.join(TFLITE_FOLDER, "report.json")] = report
+        with fileio.open(report) as f:
+            checked = json.load(f).get("variants")
+        if checked:  # not when no variant was asked for (export.tflite_variants=[])
+            found[os.path.join(TFLITE_FOLDER, "report.json")] = report
     return found
 
 

@@ -106,7 +106,7 @@ def test_image_resources_paths_and_beam_args_are_the_configured_ones(compiled):
         for name, executor in spec["deploymentSpec"]["executors"].items()
         if "container" in executor
     }
-    assert len(containers) == 11  # every component but the resolver, which is a metadata query
+    assert len(containers) == 12  # every component but the resolver, which is a metadata query
     assert {c["image"] for c in containers.values()} == {IMAGE}
     assert all(c["args"][-len(BEAM_ARGS) :] == BEAM_ARGS for c in containers.values())
 
