@@ -62,9 +62,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     settings = [
         f"transform.image_size={args.image_size}",
-        # Judge on the value threshold alone: each run is compared with A only through time.
+        # Bless A whatever it scores (its small test split has classes with 1 or 2 images):
+        # the runs are compared through their validation accuracy and time, not the gate.
         "evaluation.min_accuracy=0",
         "evaluation.beat_majority_class=false",
+        "evaluation.min_examples=1",
+        "evaluation.min_examples_per_class=0",
+        "export.tflite_variants=[]",
         "training.early_stopping_patience=0",
     ]
     runs = {}
@@ -77,7 +81,11 @@ def main(argv: list[str] | None = None) -> None:
             shutil.copytree(first, root)
             extra = [f"training.warm_start={mode}"]
             runs[name] = common.run_pipeline(root, args.images, settings + extra)
-            runs[name]["history"] = history_of(root)["history"]
+            history = history_of(root)
+            started = history.get("warm_start", {}).get("from")
+            if (mode == "baseline") != (started not in (None, "base_weights")):
+                raise RuntimeError(f"{name}: started from {started!r}; is run A blessed?")
+            runs[name]["history"] = history["history"]
     cold, warm = (runs[n]["history"] for n in ("new data, cold", "new data, warm"))
     target = max(e.get("val_accuracy", 0.0) for e in cold)
     cold_s, cold_epochs = time_to(cold, target)

@@ -15,10 +15,12 @@ as the model was trained with). The temperature the Trainer folded into the mode
 is in every variant: their probabilities are the calibrated ones.
 """
 
-
 import json
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from typing import Any
 
@@ -175,6 +177,67 @@ def export_variants(
     return results
 
 
+def export_in_child(
+    saved_model: str,
+    variants: list[str],
+    *,
+    judged: np.ndarray,
+    reference: np.ndarray,
+    representative: np.ndarray | None,
+    min_agreement: float,
+    out_dir: str,
+) -> dict[str, dict[str, Any]]:
+    """export_variants in a fresh Python process: the converter's copies of the graph (several
+    GB for VGG16's flatten head at 224 px) are freed when it exits, instead of adding to the
+    peak of the process that runs the whole pipeline."""
+    with tempfile.TemporaryDirectory(prefix="tflite-") as work:
+        np.savez(
+            os.path.join(work, "inputs.npz"),
+            judged=judged,
+            reference=reference,
+            representative=representative if representative is not None else np.zeros(0),
+        )
+        spec = {
+            "saved_model": saved_model,
+            "variants": variants,
+            "min_agreement": min_agreement,
+            "out_dir": out_dir,
+            "work": work,
+        }
+        with open(os.path.join(work, "spec.json"), "w") as f:
+            json.dump(spec, f)
+        done = subprocess.run(
+            [sys.executable, "-m", "components.lite_export", os.path.join(work, "spec.json")],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                "Converting to TensorFlow Lite failed in its process (exit status "
+                f"{done.returncode}):\n{done.stderr[-3000:]}"
+            )
+        with open(os.path.join(work, "results.json")) as f:
+            return json.load(f)
+
+
+def _child(spec_path: str) -> None:
+    with open(spec_path) as f:
+        spec = json.load(f)
+    inputs = np.load(os.path.join(spec["work"], "inputs.npz"))
+    results = export_variants(
+        spec["saved_model"],
+        spec["variants"],
+        judged=inputs["judged"],
+        reference=inputs["reference"],
+        representative=inputs["representative"] if inputs["representative"].size else None,
+        min_agreement=spec["min_agreement"],
+        out_dir=spec["out_dir"],
+    )
+    with open(os.path.join(spec["work"], "results.json"), "w") as f:
+        json.dump(results, f)
+
+
 @component
 def LiteExporter(
     examples: InputArtifact[standard_artifacts.Examples],
@@ -227,7 +290,7 @@ def LiteExporter(
                 "pad with background)",
             },
         )
-        report["variants"] = export_variants(
+        report["variants"] = export_in_child(
             saved_model,
             settings.tflite_variants,
             judged=judged,
@@ -238,3 +301,7 @@ def LiteExporter(
         )
     with tf.io.gfile.GFile(os.path.join(lite_models.uri, TFLITE_REPORT_FILE), "w") as f:
         json.dump(report, f, indent=2)
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1])
