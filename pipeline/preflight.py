@@ -161,14 +161,21 @@ def _folder_bytes(folder: str, limit: int = 200_000) -> int:
     return total
 
 
+# The size of each TensorFlow Lite variant as a share of the float32 model.
+_TFLITE_SHARE = {"float32": 1.0, "float16": 0.5, "dynamic_int8": 0.25, "int8": 0.25}
+
+
 def estimated_run_bytes(config: PipelineConfig) -> int:
-    """A rough size of what a run writes: the examples (about the data's size, plus statistics)
-    and three copies of the model (the Trainer's, the pushed one, a checkpoint)."""
+    """A rough size of what a run writes: the examples (about the data's size, plus statistics),
+    three copies of the model (the Trainer's, the pushed one, a checkpoint) and two of each
+    TensorFlow Lite variant (the LiteExporter's and the pushed one)."""
     data = config.data.tfrecords or config.data.images
     data_bytes = 0 if _remote(data) else _folder_bytes(data)
     side = config.transform.image_size // 32
     head_bytes = 4 * side * side * 512 * config.training.head_units
-    return 2 * data_bytes + 3 * (_VGG16_NOTOP_BYTES + head_bytes)
+    model_bytes = _VGG16_NOTOP_BYTES + head_bytes
+    lite = sum(_TFLITE_SHARE[v] for v in config.export.tflite_variants)
+    return int(2 * data_bytes + (3 + 2 * lite) * model_bytes)
 
 
 def disk_warning(config: PipelineConfig) -> str | None:

@@ -68,6 +68,15 @@ def test_a_disk_without_room_for_the_estimate_gets_a_warning(tmp_path, monkeypat
     needed = preflight.estimated_run_bytes(config)
     data_bytes = sum(p.stat().st_size for p in (tmp_path / "images" / "cat").iterdir())
     assert needed > 2 * data_bytes + 3 * 59_000_000  # the data twice, three models with heads
+    # Each TensorFlow Lite variant is written twice (the step's output, the pushed version).
+    without = load_config(
+        overrides=[
+            f"data.images={tmp_path / 'images'}",
+            f"runtime.root={tmp_path}",
+            "export.tflite_variants=[]",
+        ]
+    )
+    assert needed - preflight.estimated_run_bytes(without) > 2 * 2 * 59_000_000
 
     monkeypatch.setattr(shutil, "disk_usage", lambda _: Usage(10**12, 0, needed - 1))
     warning = preflight.disk_warning(config)
