@@ -34,7 +34,7 @@ run: $(VENV)/.run-installed
 ## apt-get, else the target stops at once with the command to run.
 ## Two pytest-xdist workers, each taking whole test files (module fixtures run once): most of the
 ## suite's time is pipeline runs waiting on single-threaded Beam and process start-up, so two
-## side by side take 9 min on 2 cores (430 tests in 540 s here).
+## side by side take 10 min on 2 cores (430 tests in 574 s here).
 test: $(VENV)/.dev-installed chromium
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
