@@ -23,9 +23,7 @@ def cache_base_features(
     findings. The base runs here, outside tf.data: a `Dataset.map` function always runs on the
     CPU, so mapping the network over the images would leave a GPU idle through the costliest
     pass."""
-    extract = tf.function(
-        lambda pixels: feature_extractor(pixels, training=False), reduce_retracing=True
-    )
+    extract = _compiled(feature_extractor)
     specs = None  # of one batch of features and labels, taken from the first
     with tf.io.TFRecordWriter(cache_file) as writer:
         for pixels, labels, *paths in images.batch(batch_size).prefetch(tf.data.AUTOTUNE):
@@ -47,6 +45,13 @@ def cache_base_features(
         )
 
     return tf.data.TFRecordDataset(cache_file).map(parse).unbatch()
+
+
+def _compiled(feature_extractor: keras.Model):
+    """The frozen base as one traced function (training off), for its passes over a split."""
+    return tf.function(
+        lambda pixels: feature_extractor(pixels, training=False), reduce_retracing=True
+    )
 
 
 class FeatureTableBuilder:
@@ -75,9 +80,7 @@ def base_feature_table(
     feature_extractor: keras.Model, images: tf.data.Dataset, batch_size: int, split: str
 ) -> FeatureTable:
     """One split's FeatureTable from a pass of the frozen base (when there is no cache)."""
-    extract = tf.function(
-        lambda pixels: feature_extractor(pixels, training=False), reduce_retracing=True
-    )
+    extract = _compiled(feature_extractor)
     builder = FeatureTableBuilder(split)
     for pixels, labels, paths in images.batch(batch_size).prefetch(tf.data.AUTOTUNE):
         builder.add(extract(pixels), labels, paths)

@@ -35,7 +35,7 @@ from components.contract import TFLITE_REPORT_FILE
 from components.export import PIXELS_SIGNATURE, TRANSFORM_SIGNATURE, read_model_metadata
 from components.options import checked_section
 from components.preprocessing import PIXELS_KEY, decode_pixels
-from components.scorer import model_dir, read_predictions, split_batches
+from components.scorer import model_dir, read_predictions, split_batches, write_json
 from components.settings import ExportConfig
 
 LATENCY_RUNS = 10  # single-image invocations timed per variant (median), after one warm-up
@@ -303,8 +303,7 @@ def LiteExporter(
             min_agreement=settings.tflite_min_agreement,
             out_dir=lite_models.uri,
         )
-    with tf.io.gfile.GFile(os.path.join(lite_models.uri, TFLITE_REPORT_FILE), "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(lite_models.uri, TFLITE_REPORT_FILE, report)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from components.intervals import Estimate
+
 FEW_EXAMPLES = 10  # a class judged on fewer test images than this gets a limitation line
 POOR_CALIBRATION = 0.05  # ECE above this: confidences are called out as unreliable
 
 
 def _estimate(e: dict[str, Any] | None) -> str:
-    if not e:
-        return "-"
-    return f"{e['value']:.3f} (95% CI {e['lower']:.2f} to {e['upper']:.2f}, n = {e['n']})"
+    """A saved Estimate's fields as its text, '-' when there is none."""
+    return Estimate(**e).text() if e else "-"
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> list[str]:

@@ -22,7 +22,7 @@ _LOCAL = types.SimpleNamespace(
 )
 
 
-def _files(path: str):
+def file_system(path: str):
     """tf.io.gfile for a URL (gs://, s3://), else the local file system."""
     if "://" not in path:
         return _LOCAL
@@ -42,7 +42,7 @@ def _read_errors(path: str) -> tuple[type[Exception], ...]:
 def file_checksums(model_dir: str) -> dict[str, str]:
     """{path relative to model_dir: sha256} of every file, the push record excepted."""
     checksums = {}
-    fs = _files(model_dir)
+    fs = file_system(model_dir)
     for root, _, files in fs.walk(model_dir):
         for name in files:
             path = os.path.join(root, name)
@@ -55,7 +55,7 @@ def file_checksums(model_dir: str) -> dict[str, str]:
 def file_checksum(path: str) -> str:
     """The sha256 of one file's bytes."""
     digest = hashlib.sha256()
-    with _files(path).GFile(path, "rb") as f:
+    with file_system(path).GFile(path, "rb") as f:
         while chunk := f.read(1 << 20):
             digest.update(chunk)
     return digest.hexdigest()
@@ -82,7 +82,7 @@ def compare_files(expected: dict[str, str], actual: dict[str, str]) -> list[str]
 
 def read_push_record(version_dir: str) -> dict[str, Any] | None:
     path = os.path.join(version_dir, PUSH_RECORD_FILE)
-    fs = _files(path)
+    fs = file_system(path)
     if not fs.exists(path):
         return None
     try:
@@ -94,7 +94,7 @@ def read_push_record(version_dir: str) -> dict[str, Any] | None:
 
 def write_push_record(version_dir: str, record: dict[str, Any]) -> None:
     path = os.path.join(version_dir, PUSH_RECORD_FILE)
-    fs = _files(path)
+    fs = file_system(path)
     fs.makedirs(os.path.dirname(path))
     with fs.GFile(path, "w") as f:
         json.dump(record, f, indent=2)
@@ -102,7 +102,7 @@ def write_push_record(version_dir: str, record: dict[str, Any]) -> None:
 
 def served_versions(serving_dir: str) -> list[tuple[str, dict[str, Any] | None]]:
     """(version, push record or None) of each numbered folder, oldest first."""
-    fs = _files(serving_dir)
+    fs = file_system(serving_dir)
     if not fs.isdir(serving_dir):
         return []
     names = sorted(

@@ -249,6 +249,8 @@ def smoke_sample(
 
 
 def write_json(folder: str, name: str, value: Any) -> None:
+    """value as indented JSON in folder/name (the folder made when missing)."""
+    tf.io.gfile.makedirs(folder)
     with tf.io.gfile.GFile(os.path.join(folder, name), "w") as f:
         json.dump(value, f, indent=2)
 

@@ -10,7 +10,6 @@ sees them, after the Transform graph) the report shows beside them.
 from __future__ import annotations
 
 import base64
-import json
 import os
 import time
 from collections.abc import Callable
@@ -21,6 +20,7 @@ import tensorflow as tf
 from components import data_findings as findings_lib
 from components.contract import FINDINGS_GALLERY_FILE, LABEL_ISSUES_FILE, NEAR_DUPLICATES_FILE
 from components.data_findings import DataFindingsError, FeatureTable
+from components.scorer import write_json
 from components.trainer_settings import TrainerSettings
 
 THUMBNAIL_SIZE = 96  # pixels per side in the report
@@ -71,7 +71,7 @@ def make_inspector(
             ("near_duplicates", NEAR_DUPLICATES_FILE, found.near_duplicates),
         ):
             if setting != "off":
-                _write(model_run_dir, name, why)
+                write_json(model_run_dir, name, why)
                 summary[key] = why
         return None
 
@@ -91,7 +91,7 @@ def make_inspector(
                 tables, class_names, found, seed=settings.training.seed
             )
             lap("label_issues")
-            _write(model_run_dir, LABEL_ISSUES_FILE, issues)
+            write_json(model_run_dir, LABEL_ISSUES_FILE, issues)
             summary["label_issues"] = {
                 key: issues[key]
                 for key in ("examined", "share_per_class", "not_computed", "splits")
@@ -111,7 +111,7 @@ def make_inspector(
                 all_tables, class_names, found.near_duplicate_similarity, judged
             )
             lap("near_duplicates")
-            _write(model_run_dir, NEAR_DUPLICATES_FILE, copies)
+            write_json(model_run_dir, NEAR_DUPLICATES_FILE, copies)
             summary["near_duplicates"] = {
                 key: copies[key]
                 for key in (
@@ -128,7 +128,7 @@ def make_inspector(
         wanted: dict[str, set[str]] = {}
         for item in [*suspects, *(side for p in pairs for side in (p["a"], p["b"]))]:
             wanted.setdefault(item["split"], set()).add(item["path"])
-        _write(model_run_dir, FINDINGS_GALLERY_FILE, thumbnails(wanted, files, read))
+        write_json(model_run_dir, FINDINGS_GALLERY_FILE, thumbnails(wanted, files, read))
         lap("thumbnails")
         reasons = [r for r in reasons if r]
         if reasons:
@@ -158,9 +158,3 @@ def thumbnails(
                 png = tf.io.encode_png(image).numpy()
                 found[f"{split}/{name.decode()}"] = base64.b64encode(png).decode()
     return found
-
-
-def _write(folder: str, name: str, value: Any) -> None:
-    tf.io.gfile.makedirs(folder)
-    with tf.io.gfile.GFile(os.path.join(folder, name), "w") as f:
-        json.dump(value, f, indent=2)

@@ -8,6 +8,7 @@ import os
 from typing import Any
 
 from components.contract import LABEL_ISSUES_FILE, NEAR_DUPLICATES_FILE
+from components.model_files import file_system
 from pipeline.config import PipelineConfig
 from pipeline.history.console import run_row, show_lines
 from pipeline.history.lineage import lineage_lines
@@ -141,16 +142,10 @@ def findings_text(found: dict[str, Any], limit: int) -> str:
 
 
 def _read_json(path: str) -> Any:
-    if "://" in path:  # a bucket: TensorFlow's file system reads it
-        import tensorflow as tf
-
-        if not tf.io.gfile.exists(path):
-            return None
-        with tf.io.gfile.GFile(path) as f:
-            return json.load(f)
-    if not os.path.exists(path):
+    fs = file_system(path)  # TensorFlow's only for a bucket: the command stays light
+    if not fs.exists(path):
         return None
-    with open(path) as f:
+    with fs.GFile(path) as f:
         return json.load(f)
 
 
